@@ -1,0 +1,499 @@
+"""FeatureStore and AsyncFeatureStore: one set of operations, two thin executors.
+
+Every public operation is written once, in :class:`_Operations`, as a generator that yields
+requests (a :class:`~fsredis.commands.Call`, a plain :class:`~fsredis.commands.Command`, or a
+list of them for a pipeline) and receives their replies. :class:`FeatureStore` drives those
+generators with blocking I/O and returns the result; :class:`AsyncFeatureStore` drives them with
+``await`` and its methods return awaitables. No method body exists twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Generator, Iterable, Mapping, Sequence
+
+import redis
+import redis.asyncio
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from fsredis import commands
+from fsredis.commands import TTL, Call, Command, Policy
+from fsredis.config import FeatureStoreConfig
+from fsredis.errors import BatchWriteError, FeatureStoreError, translate
+from fsredis.keys import check_entity_id, entity_keys
+from fsredis.library import Library, bundled
+from fsredis.metrics import Metrics
+from fsredis.transport import Transport
+
+if TYPE_CHECKING:
+    from fsredis.embedded import EmbeddedServer
+
+Operation = Generator[Any, Any, Any]
+"""An operation: yields a command tuple (or a list of them, for a pipeline), receives replies."""
+
+
+def new_write_id() -> str:
+    """A fresh write id: 128 random bits, hex."""
+    return uuid.uuid4().hex
+
+
+def _retry(module: Any, config: FeatureStoreConfig) -> Any:
+    # Sent again on ConnectionError/TimeoutError only; every write carries a write id that Lua
+    # applies at most once, so a command re-sent after a lost reply cannot make a second version.
+    return module.Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.5), config.retries)
+
+
+def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
+    """A redis-py client (sync or asyncio) for ``config``, returning bytes."""
+    module = redis.asyncio if asyncio else redis
+    retry_module = redis.asyncio.retry if asyncio else redis.retry
+    options = config.redis_options()
+    options.update(decode_responses=False, retry=_retry(retry_module, config))
+    if config.redis_url:
+        return module.Redis.from_url(config.redis_url, **options)
+    return module.Redis(host=config.redis_host, port=config.redis_port, db=config.redis_db, **options)
+
+
+class _Operations:
+    """The public API, written once; ``_run`` is supplied by the sync or async executor."""
+
+    def __init__(
+        self,
+        config: FeatureStoreConfig | None = None,
+        *,
+        client: Any = None,
+        server: "EmbeddedServer | None" = None,
+        **overrides: Any,
+    ) -> None:
+        if config is None:
+            config = FeatureStoreConfig.from_env(**overrides)
+        elif overrides:
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.library: Library = bundled()
+        self._transport = Transport(self.library, config.transport)
+        self._policy = Policy.from_config(config)
+        self._metrics = Metrics()
+        self._monitor = config.enable_monitoring
+        self._namespace = config.namespace
+        self._server = server
+        self._library_checked = False
+        self._redis = client if client is not None else make_redis(config, self._is_async)
+
+    _is_async = False
+
+    @property
+    def redis(self) -> Any:
+        """The underlying redis-py client."""
+        return self._redis
+
+    @property
+    def server(self) -> "EmbeddedServer | None":
+        """The embedded server this store owns, if it was made by ``embedded()``."""
+        return self._server
+
+    def _run(self, operation: str, steps: Operation) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _keys(self, entity_id: object) -> Any:
+        return entity_keys(self._namespace, entity_id)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def write_features(
+        self,
+        entity_id: str,
+        features: Mapping[str, Any],
+        *,
+        ttl: TTL = None,
+        source: str | None = None,
+        write_id: str | None = None,
+        lineage: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Write several features of one entity atomically; each gets its next version.
+
+        ``ttl`` (seconds, or a map of name -> seconds) overrides ``default_ttl`` /
+        ``embedding_ttl``. ``source`` and ``lineage`` (extra fields such as ``producer`` or
+        ``inputs``) are recorded with every version. ``write_id`` makes the call idempotent: a
+        write id already applied to this entity (within ``dedup_window``) is not applied again;
+        one is generated when not given. Returns True. Raises ValidationError (nothing written).
+        """
+        return self._run("write_features", self._write(entity_id, features, ttl, source, write_id, lineage))
+
+    def _write(self, entity_id, features, ttl, source, write_id, lineage) -> Operation:  # type: ignore[no-untyped-def]
+        call = commands.write(
+            self._keys(entity_id), features, self._policy,
+            write_id=write_id or new_write_id(), ttl=ttl, meta=commands.pack_meta(source, lineage),
+        )
+        yield from self._send(call)
+        return True
+
+    def write_features_batch(
+        self,
+        rows: Mapping[str, Mapping[str, Any]],
+        *,
+        ttl: TTL = None,
+        source: str | None = None,
+        lineage: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Write many entities in one pipeline: ``{entity_id: {name: value}}``.
+
+        Every value is encoded before anything is sent, so a bad value raises ValidationError with
+        nothing written. Each entity's write is atomic and versioned; the batch as a whole is not
+        a transaction: if the server refuses some entities, BatchWriteError lists them and the
+        ones written. Returns True.
+        """
+        return self._run("write_features_batch", self._write_batch(rows, ttl, source, lineage))
+
+    def _write_batch(self, rows, ttl, source, lineage) -> Operation:  # type: ignore[no-untyped-def]
+        meta = commands.pack_meta(source, lineage)
+        ids = list(rows)
+        calls = [
+            commands.write(self._keys(e), rows[e], self._policy, write_id=new_write_id(), ttl=ttl, meta=meta)
+            for e in ids
+        ]
+        if not calls:
+            return True
+        replies = yield from self._send_many(calls)
+        failed = {e: r for e, r in zip(ids, replies) if isinstance(r, Exception)}
+        if failed:
+            raise BatchWriteError(failed, [e for e in ids if e not in failed])
+        return True
+
+    def rollback_feature(
+        self, entity_id: str, feature_name: str, version: int, *, source: str | None = "rollback",
+        write_id: str | None = None,
+    ) -> Any:
+        """Write the value of ``version`` again as a new version; returns the new version number.
+
+        History is append-only: the new version records ``rolled_back_from``. Raises NotFound
+        when the version never existed or is no longer kept (see ``max_versions``).
+        """
+        return self._run("rollback_feature", self._rollback(entity_id, feature_name, version, source, write_id))
+
+    def _rollback(self, entity_id, name, version, source, write_id) -> Operation:  # type: ignore[no-untyped-def]
+        call = commands.rollback(
+            self._keys(entity_id), name, version, self._policy,
+            write_id=write_id or new_write_id(), meta=commands.pack_meta(source, None),
+        )
+        return commands.decode_rollback((yield from self._send(call)))
+
+    def delete_features(self, entity_id: str, feature_names: Iterable[str] | None = None) -> Any:
+        """Delete features (value, history, version counter), or the whole entity when
+        ``feature_names`` is None. Returns how many features existed and were deleted."""
+        return self._run("delete_features", self._delete(entity_id, feature_names))
+
+    def _delete(self, entity_id, feature_names) -> Operation:  # type: ignore[no-untyped-def]
+        keys = self._keys(entity_id)
+        names = None if feature_names is None else commands.check_names(feature_names)
+        if names == []:
+            return 0
+        return int((yield from self._send(commands.delete(keys, names))))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get_features(self, entity_id: str, feature_names: Iterable[str] | None = None) -> Any:
+        """Name -> value of the requested features of one entity (all live ones when None).
+
+        Missing and expired features are absent from the result. Embeddings are read-only
+        numpy arrays over the reply bytes.
+        """
+        return self._run("get_features", self._get(entity_id, feature_names))
+
+    def _get(self, entity_id, feature_names) -> Operation:  # type: ignore[no-untyped-def]
+        keys = self._keys(entity_id)
+        names = None if feature_names is None else commands.check_names(feature_names)
+        if names == []:
+            return {}
+        found = commands.decode_get(names, (yield from self._send(commands.get(keys, names))))
+        if self._monitor:
+            self._metrics.lookup(len(found) if names is None else len(names), len(found))
+        return found
+
+    def get_features_batch(
+        self, entity_ids: Iterable[str], feature_names: Iterable[str] | None = None
+    ) -> Any:
+        """Entity id -> (name -> value) for many entities, in as few round trips as possible.
+
+        Every requested entity is a key of the result (an empty dict when nothing was found).
+        """
+        return self._run("get_features_batch", self._get_batch(entity_ids, feature_names))
+
+    def _get_batch(self, entity_ids, feature_names) -> Operation:  # type: ignore[no-untyped-def]
+        ids = list(dict.fromkeys(check_entity_id(e) for e in commands.check_names(entity_ids, "entity_ids")))
+        keys = [self._keys(e) for e in ids]
+        if feature_names is None:
+            replies = yield from self._send_many([commands.get(k, None) for k in keys])
+            _raise_first(replies)
+            result = {e: commands.decode_get(None, r) for e, r in zip(ids, replies)}
+            requested = sum(len(found) for found in result.values())
+        else:
+            names = commands.check_names(feature_names)
+            step = commands.BATCH_ENTITIES_PER_CALL
+            chunks = [(ids[i : i + step], keys[i : i + step]) for i in range(0, len(ids), step)] if names else []
+            calls = [commands.get_batch(k, names) for _, k in chunks]
+            if len(calls) == 1:
+                replies = [(yield from self._send(calls[0]))]
+            else:
+                replies = yield from self._send_many(calls)
+                _raise_first(replies)
+            result = {e: {} for e in ids}
+            for (chunk_ids, _), reply in zip(chunks, replies):
+                result.update(commands.decode_batch(chunk_ids, names, reply))
+            requested = len(ids) * len(names)
+        if self._monitor:
+            self._metrics.lookup(requested, sum(len(found) for found in result.values()))
+        return result
+
+    def get_feature_lineage(self, entity_id: str, feature_name: str, limit: int | None = None) -> Any:
+        """History of one feature, newest first (at most ``max_versions`` entries)::
+
+            {"entity_id", "feature", "current_version", "expires_at",
+             "versions": [{"version", "value", "timestamp", "source", "write_id",
+                           "expires_at", "expired", ...lineage fields}, ...]}
+        """
+        return self._run("get_feature_lineage", self._lineage(entity_id, feature_name, limit))
+
+    def _lineage(self, entity_id, name, limit) -> Operation:  # type: ignore[no-untyped-def]
+        keys = self._keys(entity_id)
+        if not isinstance(name, str):
+            raise FeatureStoreError(f"feature names are strings, got {type(name).__name__}")
+        call = commands.lineage(keys, name, limit or self._policy.history_limit)
+        return commands.decode_lineage(entity_id, name, (yield from self._send(call)))
+
+    def export_features(
+        self, entity_ids: Iterable[str], feature_names: Sequence[str], format: str = "pandas"
+    ) -> Any:
+        """The features of many entities as ``"pandas"`` (DataFrame indexed by entity id),
+        ``"arrow"`` (pyarrow Table), ``"numpy"`` (name -> array) or ``"dict"``."""
+        return self._run("export_features", self._export(entity_ids, feature_names, format))
+
+    def _export(self, entity_ids, feature_names, format) -> Operation:  # type: ignore[no-untyped-def]
+        from fsredis import export
+
+        convert = export.converter(format)
+        names = commands.check_names(feature_names)
+        rows = yield from self._get_batch(entity_ids, names)
+        return convert(rows, names)
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def health_check(self) -> Any:
+        """``{"status", "redis_connected", "server", "library_version", "ping_ms", ...}``; never
+        raises for an unreachable server (status ``unhealthy``)."""
+        return self._run("health_check", self._health())
+
+    def _health(self) -> Operation:
+        report: dict[str, Any] = {
+            "status": "unhealthy",
+            "redis_connected": False,
+            "transport": self._transport.kind,
+            "library_expected": self.library.version,
+            "library_version": None,
+        }
+        try:
+            started = perf_counter()
+            yield from self._send(Command(("PING",)))
+            report["ping_ms"] = (perf_counter() - started) * 1000.0
+            report["redis_connected"] = True
+            info = yield from self._send(Command(("INFO", "server")))
+            name = "valkey" if "valkey_version" in info else "redis"
+            report["server"] = {"name": name, "version": info.get(f"{name}_version", info.get("redis_version"))}
+            loaded = yield from self._send(commands.version())
+            report["library_version"] = loaded.decode() if isinstance(loaded, bytes) else loaded
+            report["status"] = "healthy" if report["library_version"] == self.library.version else "degraded"
+        except FeatureStoreError as exc:
+            report["error"] = str(exc)
+        return report
+
+    def get_performance_metrics(self) -> Any:
+        """Per-operation calls, errors and latency percentiles (ms), ``cache_hit_rate`` (features
+        found / requested) and ``average_computation_time`` (ms per feature computation)."""
+        return self._run("", self._snapshot())
+
+    def _snapshot(self) -> Operation:
+        return self._metrics.snapshot()
+        yield  # pragma: no cover - makes this a generator
+
+    # -- the library and the wire -------------------------------------------------------------
+
+    def load_library(self, only_if_changed: bool = False) -> Any:
+        """Install the Lua library on the server: the Functions library always (so operators can
+        ``FCALL``), and the scripts too with the ``evalsha`` transport. With ``only_if_changed``,
+        only when the server's ``fs_version`` differs from this package's. Returns the version.
+
+        Clients call this by themselves before their first command and whenever the server
+        answers ``NOSCRIPT`` or ``Function not found``; ops use ``fsredis load-functions``.
+        """
+        return self._run("load_library", self._load_library(only_if_changed))
+
+    def _load_library(self, only_if_changed: bool = False) -> Operation:
+        try:
+            if only_if_changed:
+                try:
+                    loaded = yield ("FCALL_RO", "fs_version", 0)
+                except ResponseError as exc:
+                    if not Transport.is_missing(exc):
+                        raise
+                    loaded = None
+                if loaded is not None and loaded.decode() == self.library.version:
+                    self._library_checked = True
+                    return self.library.version
+            for command in self._transport.load_commands():
+                yield command
+        except RedisError as exc:
+            raise translate(exc) from exc
+        self._library_checked = True
+        return self.library.version
+
+    def _send(self, request: Call | Command) -> Operation:
+        """Send one request; install the library first, and again if the server lost it."""
+        if not self._library_checked:
+            yield from self._load_library(only_if_changed=True)
+        command = request.args if isinstance(request, Command) else self._transport.command(request)
+        try:
+            try:
+                return (yield command)
+            except ResponseError as exc:
+                if not Transport.is_missing(exc):
+                    raise
+            # The call never ran (the server had no such script/function): safe to send again.
+            yield from self._load_library()
+            return (yield command)
+        except RedisError as exc:
+            raise translate(exc) from exc
+
+    def _send_many(self, calls: list[Call]) -> Operation:
+        """Send calls in one pipeline; replies in order, errors as FeatureStoreError instances."""
+        if not calls:
+            return []
+        if not self._library_checked:
+            yield from self._load_library(only_if_changed=True)
+        wire = [self._transport.command(call) for call in calls]
+        try:
+            replies = yield wire
+            missing = [i for i, r in enumerate(replies) if isinstance(r, Exception) and Transport.is_missing(r)]
+            if missing:
+                yield from self._load_library()
+                for i, reply in zip(missing, (yield [wire[i] for i in missing])):
+                    replies[i] = reply
+        except RedisError as exc:
+            raise translate(exc) from exc
+        return [translate(r) if isinstance(r, RedisError) else r for r in replies]
+
+    def _observe(self, operation: str, started: float, ok: bool) -> None:
+        if self._monitor and operation:
+            self._metrics.observe(operation, perf_counter() - started, ok)
+
+    @classmethod
+    def embedded(cls, data_dir: str | None = None, *, persistence: bool = True, **overrides: Any) -> Any:
+        """A store on a private Valkey server, started now and stopped by ``close()``.
+
+        For demos, notebooks and tests; ``data_dir`` keeps the data (AOF) across restarts.
+        """
+        from fsredis.embedded import EmbeddedServer
+
+        server = EmbeddedServer(data_dir=data_dir, persistence=persistence).start()
+        try:
+            return cls(FeatureStoreConfig(redis_url=server.url, **overrides), server=server)
+        except BaseException:
+            server.stop()
+            raise
+
+
+def _raise_first(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
+class FeatureStore(_Operations):
+    """The blocking client. ``FeatureStore()`` reads ``FSREDIS_*`` variables, else localhost:6379;
+    ``FeatureStore.embedded()`` starts a private Valkey for demos, notebooks and tests."""
+
+    def _run(self, operation: str, steps: Operation) -> Any:
+        started = perf_counter()
+        execute = self._redis.execute_command
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    reply = self._pipeline(request) if isinstance(request, list) else execute(*request)
+                except RedisError as exc:
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(reply)
+        except StopIteration as done:
+            self._observe(operation, started, True)
+            return done.value
+        except BaseException:
+            self._observe(operation, started, False)
+            raise
+
+    def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for command in wire:
+            pipe.execute_command(*command)
+        return pipe.execute(raise_on_error=False)
+
+    def close(self) -> None:
+        """Close the connections, and stop the embedded server if this store owns one."""
+        try:
+            self._redis.close()
+        finally:
+            if self._server is not None:
+                self._server.stop()
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncFeatureStore(_Operations):
+    """The asyncio client: the methods of :class:`FeatureStore`, each returning an awaitable."""
+
+    _is_async = True
+
+    async def _run(self, operation: str, steps: Operation) -> Any:  # type: ignore[override]
+        started = perf_counter()
+        execute = self._redis.execute_command
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    reply = await (self._pipeline(request) if isinstance(request, list) else execute(*request))
+                except RedisError as exc:
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(reply)
+        except StopIteration as done:
+            self._observe(operation, started, True)
+            return done.value
+        except BaseException:
+            self._observe(operation, started, False)
+            raise
+
+    async def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for command in wire:
+            pipe.execute_command(*command)
+        return await pipe.execute(raise_on_error=False)
+
+    async def close(self) -> None:
+        """Close the connections, and stop the embedded server if this store owns one."""
+        try:
+            await self._redis.aclose()
+        finally:
+            if self._server is not None:
+                self._server.stop()
+
+    async def __aenter__(self) -> "AsyncFeatureStore":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,136 @@
+"""Every byte fsredis stores: how a feature value becomes bytes and back.
+
+* Scalars (``None``, ``bool``, ``int``, ``float``, ``str``) and lists of them are msgpack, packed
+  with ``use_bin_type=False`` so that Lua's ``cmsgpack`` can read them.
+* Embeddings (1-D float arrays) are a 4-byte tag then raw little-endian floats:
+  ``C1 'e' '4' 00`` + float32, or ``C1 'e' '2' 00`` + float16. They are decoded with
+  ``numpy.frombuffer`` without copying; the 4-byte tag keeps the floats aligned. The arrays
+  returned are read-only views of the reply (``.copy()`` one to change it).
+* Timestamps (timezone-aware ``datetime``, ``numpy.datetime64``) are ``C1 't' 00 00`` + int64
+  little-endian microseconds since the epoch (UTC), and come back as UTC ``datetime``.
+
+``0xC1`` is the one byte msgpack never uses, so a value is a tagged blob exactly when it starts
+with it. NaN and infinity are refused everywhere. Nothing here ever uses pickle or eval.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from fsredis.errors import ValidationError
+
+EMBEDDING_F32 = b"\xc1e4\x00"
+EMBEDDING_F16 = b"\xc1e2\x00"
+TIMESTAMP = b"\xc1t\x00\x00"
+_TAG = 0xC1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_EMBEDDING_TAGS = {"float32": EMBEDDING_F32, "float16": EMBEDDING_F16}
+_DTYPES = {EMBEDDING_F32: np.dtype("<f4"), EMBEDDING_F16: np.dtype("<f2")}
+_packb = msgpack.Packer(use_bin_type=False, autoreset=True).pack
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def pack(obj: Any) -> bytes:
+    """msgpack in the form Lua reads (no bin type)."""
+    return _packb(obj)
+
+
+def unpack(raw: bytes) -> Any:
+    """msgpack written by Lua or by :func:`pack`; strings come back as ``str``."""
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+
+def encode_value(name: str, value: Any, embedding_dtype: str = "float32") -> bytes:
+    """Encode one feature value; raise ValidationError naming ``name`` if it cannot be stored."""
+    if isinstance(value, np.ndarray):
+        return _encode_embedding(name, value, embedding_dtype)
+    if isinstance(value, (datetime, np.datetime64)):
+        return TIMESTAMP + _timestamp_micros(name, value).to_bytes(8, "little", signed=True)
+    if isinstance(value, (list, tuple)):
+        items = [_scalar(name, item) for item in value]
+        return _pack_checked(name, items)
+    return _pack_checked(name, _scalar(name, value))
+
+
+def decode_value(raw: bytes) -> Any:
+    """Decode what :func:`encode_value` stored."""
+    if raw[0] != _TAG:
+        return msgpack.unpackb(raw, raw=False)
+    tag = raw[:4]
+    if tag == TIMESTAMP:
+        return _EPOCH + int.from_bytes(raw[4:12], "little", signed=True) * _MICROSECOND
+    return np.frombuffer(raw, dtype=_DTYPES[tag], offset=4)
+
+
+def is_embedding(raw: bytes) -> bool:
+    """True when ``raw`` holds an embedding."""
+    return raw[:2] == b"\xc1e"
+
+
+def _scalar(name: str, value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(name, "finite", f"{value!r} is not stored; use None for missing")
+        if type(value) in _SCALARS:
+            return value
+        # Subclasses (IntEnum, numpy.float64, str enums) are stored as their plain value.
+        for base in _SCALARS[1:]:
+            if isinstance(value, base):
+                return _scalar(name, base(value))
+    if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.void)):
+        if isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):
+            return _scalar(name, value.item())
+    raise ValidationError(
+        name,
+        "type",
+        f"{type(value).__name__} is not a feature type (use None, bool, int, float, str, a list "
+        "of those, a timezone-aware datetime, or a 1-D float numpy array for an embedding)",
+    )
+
+
+def _pack_checked(name: str, value: Any) -> bytes:
+    try:
+        return _packb(value)
+    except OverflowError:
+        raise ValidationError(name, "range", "integers must fit in 64 bits") from None
+    except UnicodeEncodeError:
+        raise ValidationError(name, "encoding", "the string is not valid Unicode") from None
+
+
+def _encode_embedding(name: str, array: np.ndarray, embedding_dtype: str) -> bytes:
+    if array.dtype.kind != "f":
+        raise ValidationError(
+            name, "dtype", f"embeddings are float arrays, got dtype {array.dtype} "
+            "(convert with .astype(numpy.float32) if that is what you mean)"
+        )
+    if array.ndim != 1 or array.size == 0:
+        raise ValidationError(name, "shape", f"embeddings are non-empty 1-D arrays, got shape {array.shape}")
+    if array.dtype.itemsize == 2:
+        embedding_dtype = "float16"
+    tag = _EMBEDDING_TAGS.get(embedding_dtype)
+    if tag is None:
+        raise ValueError(f"embedding_dtype must be 'float32' or 'float16', not {embedding_dtype!r}")
+    with np.errstate(over="ignore"):
+        stored = array.astype(_DTYPES[tag], copy=False)
+    if not np.isfinite(stored).all():
+        bad = "NaN or infinity" if not np.isfinite(array).all() else f"values too large for {embedding_dtype}"
+        raise ValidationError(name, "finite", f"the embedding holds {bad}")
+    return tag + stored.tobytes()
+
+
+def _timestamp_micros(name: str, value: datetime | np.datetime64) -> int:
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValidationError(name, "finite", "NaT is not stored; use None for missing")
+        return int(value.astype("datetime64[us]").astype(np.int64))
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            name, "timezone", "datetimes must be timezone-aware (e.g. datetime.now(timezone.utc))"
+        )
+    return (value - _EPOCH) // _MICROSECOND

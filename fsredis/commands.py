@@ -1,0 +1,259 @@
+"""Sans-I/O command specs: what to send to the Lua library and how to read the reply.
+
+Each operation is a pair of pure functions: one builds a :class:`Call` (function name, keys,
+arguments), the other decodes the raw reply. Nothing here does I/O, so the clients (sync and
+async) only execute calls, and this module is tested without Redis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import msgpack
+
+from fsredis import codec
+from fsredis.config import FeatureStoreConfig
+from fsredis.errors import ValidationError
+from fsredis.keys import EntityKeys
+
+NO_EXPIRY = -1
+BATCH_ENTITIES_PER_CALL = 500
+"""Entities per fs_get_batch call; larger batches are split and pipelined."""
+
+TTL = float | None | Mapping[str, float | None]
+"""A per-call TTL: seconds for every feature, or a map of feature name to seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call of a library function."""
+
+    function: str
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+    readonly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A plain Redis command (PING, INFO, ...)."""
+
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The parts of the config that shape calls."""
+
+    scalar_ttl_ms: int
+    embedding_ttl_ms: int
+    max_versions: int
+    dedup_window_ms: int
+    max_value_bytes: int
+    embedding_dtype: str
+    history_limit: int
+
+    @classmethod
+    def from_config(cls, config: FeatureStoreConfig) -> "Policy":
+        return cls(
+            scalar_ttl_ms=_ttl_ms("default_ttl", config.default_ttl),
+            embedding_ttl_ms=_ttl_ms("embedding_ttl", config.embedding_ttl),
+            max_versions=config.max_versions if config.enable_versioning else 0,
+            dedup_window_ms=int(config.dedup_window * 1000),
+            max_value_bytes=config.max_value_bytes,
+            embedding_dtype=config.embedding_dtype,
+            history_limit=config.max_versions,
+        )
+
+
+def _ttl_ms(name: str, seconds: float | None) -> int:
+    if seconds is None:
+        return NO_EXPIRY
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise ValidationError(name, "ttl", f"a TTL is a number of seconds or None, got {seconds!r}")
+    ms = round(seconds * 1000)
+    if ms <= 0:
+        raise ValidationError(name, "ttl", f"a TTL must be at least 1 ms, got {seconds!r} s")
+    return ms
+
+
+def pack_meta(source: str | None, lineage: Mapping[str, Any] | None) -> bytes:
+    """The lineage map stored with each version: ``source`` plus any extra lineage fields."""
+    meta: dict[str, Any] = dict(lineage or {})
+    if source is not None:
+        meta["source"] = source
+    for key, value in meta.items():
+        if not isinstance(key, str):
+            raise ValidationError(repr(key), "lineage", "lineage keys are strings")
+        codec.encode_value(f"lineage.{key}", value)
+    return codec.pack(meta)
+
+
+# -- write -------------------------------------------------------------------------------------
+
+
+def write(
+    keys: EntityKeys,
+    features: Mapping[str, Any],
+    policy: Policy,
+    *,
+    write_id: str,
+    ttl: TTL = None,
+    meta: bytes = b"\x80",
+) -> Call:
+    """fs_write: every feature encoded here (bad values raise before anything is sent)."""
+    if not isinstance(features, Mapping) or not features:
+        raise ValidationError("-", "features", "write_features takes a non-empty mapping of name -> value")
+    if not isinstance(write_id, str) or not write_id:
+        raise ValidationError("-", "write_id", "a write id is a non-empty string")
+    args: list[Any] = [write_id, policy.max_versions, policy.dedup_window_ms, policy.max_value_bytes, meta]
+    per_feature = isinstance(ttl, Mapping)
+    for name, value in features.items():
+        if not isinstance(name, str):
+            raise ValidationError(repr(name), "name", "feature names are strings")
+        raw = codec.encode_value(name, value, policy.embedding_dtype)
+        chosen = ttl.get(name) if per_feature else ttl  # type: ignore[union-attr]
+        if chosen is None:
+            ttl_ms = policy.embedding_ttl_ms if codec.is_embedding(raw) else policy.scalar_ttl_ms
+        else:
+            ttl_ms = _ttl_ms(name, chosen)
+        args += (name, raw, ttl_ms)
+    return Call("fs_write", tuple(keys), tuple(args))
+
+
+def decode_write(raw: Sequence[int]) -> list[int] | None:
+    """The new version of each feature, in the order written; None for an already-applied id."""
+    if raw[0] == 0:
+        return None
+    return list(raw[1:])
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def get(keys: EntityKeys, names: Sequence[str] | None) -> Call:
+    """fs_get of ``names`` (None: every live feature)."""
+    return Call("fs_get", (keys.values, keys.expiry), tuple(names or ()), readonly=True)
+
+
+def decode_get(names: Sequence[str] | None, raw: list[bytes | None]) -> dict[str, Any]:
+    """Name -> value of the features found; missing and expired ones are absent."""
+    decode = codec.decode_value
+    if names is None:
+        return {raw[i].decode(): decode(raw[i + 1]) for i in range(0, len(raw), 2)}  # type: ignore[union-attr]
+    return {name: decode(value) for name, value in zip(names, raw) if value is not None}
+
+
+def get_batch(entity_keys: Iterable[EntityKeys], names: Sequence[str]) -> Call:
+    """fs_get_batch of the same ``names`` for several entities."""
+    flat: list[str] = []
+    for keys in entity_keys:
+        flat += (keys.values, keys.expiry)
+    return Call("fs_get_batch", tuple(flat), tuple(names), readonly=True)
+
+
+def decode_batch(
+    entity_ids: Sequence[str], names: Sequence[str], raw: list[list[bytes | None]]
+) -> dict[str, dict[str, Any]]:
+    """Entity id -> (name -> value) for each entity of one fs_get_batch call."""
+    decode = codec.decode_value
+    return {
+        entity_id: {name: decode(value) for name, value in zip(names, values) if value is not None}
+        for entity_id, values in zip(entity_ids, raw)
+    }
+
+
+def check_names(names: object, what: str = "feature_names") -> list[str]:
+    """A list of feature names from any iterable of strings (a lone string is refused)."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise ValidationError(what, "type", f"{what} is a list of strings, got {type(names).__name__}")
+    out = list(names)
+    for name in out:
+        if not isinstance(name, str):
+            raise ValidationError(repr(name), "name", "feature names are strings")
+    return out
+
+
+# -- lineage and rollback ----------------------------------------------------------------------
+
+
+def lineage(keys: EntityKeys, name: str, limit: int) -> Call:
+    """fs_lineage: the newest ``limit`` history records of one feature."""
+    return Call("fs_lineage", (keys.values, keys.expiry, keys.history), (name, limit), readonly=True)
+
+
+def decode_record(record: bytes) -> tuple[dict[str, Any], bytes | None]:
+    """One history record: its fields (version, timestamp, ...) and its value if retired."""
+    size = int.from_bytes(record[:4], "little")
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(record[4 : 4 + size])
+    version, at_ms, write_id, expires_ms = unpacker.unpack()
+    meta = unpacker.unpack()
+    fields: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
+    fields.setdefault("source", None)
+    fields.update(
+        version=version,
+        timestamp=at_ms / 1000.0,
+        write_id=write_id,
+        expires_at=None if expires_ms < 0 else expires_ms / 1000.0,
+    )
+    return fields, record[4 + size :] or None
+
+
+def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
+    """The lineage dict of the public API: versions newest first, each with its value."""
+    current, now_ms, current_value, current_expiry = raw[:4]
+    versions = []
+    for record in raw[4:]:
+        fields, value = decode_record(record)
+        if value is None and fields["version"] == current and current_value is not None:
+            value = current_value
+        expires_at = fields["expires_at"]
+        entry = {
+            "version": fields.pop("version"),
+            "value": None if value is None else codec.decode_value(value),
+            "timestamp": fields.pop("timestamp"),
+            "source": fields.pop("source"),
+            **fields,
+            "expired": expires_at is not None and expires_at * 1000 <= now_ms,
+        }
+        versions.append(entry)
+    return {
+        "entity_id": entity_id,
+        "feature": name,
+        "current_version": int(current),
+        "expires_at": int(current_expiry) / 1000.0 if current_expiry else None,
+        "versions": versions,
+    }
+
+
+def rollback(
+    keys: EntityKeys, name: str, version: int, policy: Policy, *, write_id: str, meta: bytes
+) -> Call:
+    """fs_rollback of ``name`` to ``version``, appended as a new version."""
+    if not isinstance(name, str):
+        raise ValidationError(repr(name), "name", "feature names are strings")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationError(name, "version", f"versions are integers >= 1, got {version!r}")
+    args = (
+        name, version, write_id, policy.max_versions, policy.dedup_window_ms,
+        policy.scalar_ttl_ms, policy.embedding_ttl_ms, meta,
+    )
+    return Call("fs_rollback", tuple(keys), args)
+
+
+def decode_rollback(raw: int | list[int]) -> int:
+    """The new version (the current one when the write id had already been applied)."""
+    return int(raw[1]) if isinstance(raw, list) else int(raw)
+
+
+def delete(keys: EntityKeys, names: Sequence[str] | None) -> Call:
+    """fs_delete of ``names``, or of the whole entity when None."""
+    return Call("fs_delete", tuple(keys), tuple(names or ()))
+
+
+def version() -> Call:
+    """fs_version: the version of the library loaded on the server."""
+    return Call("fs_version", (), (), readonly=True)

@@ -1,0 +1,183 @@
+"""Build the Lua library from ``lua/``: one source, two shapes.
+
+Each command file under ``lua/`` starts with directives::
+
+    --! function: fs_get          the name it is registered and called under
+    --! flags: no-writes          optional; read-only commands (FCALL_RO, EVALSHA_RO, replicas)
+    --! include: lib/now_ms.lua   helpers it uses, one per line
+
+Helpers live in ``lua/lib/``, one ``local function`` each, and may include other helpers. The
+bundler emits every helper once, before anything that needs it, and fails loudly on a missing,
+repeated or circular include. From the same files it builds:
+
+* the Functions library (``FUNCTION LOAD REPLACE``), where each command becomes
+  ``local function <name>(KEYS, ARGV) ... end`` registered with its flags, and
+* one script per command for ``EVALSHA``, the helpers followed by the body, so ``KEYS`` and
+  ``ARGV`` are the script's own.
+
+The library carries a version (package version + a digest of the bundled source) that
+``fs_version`` returns, so a client can tell when a server runs another build.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+
+from fsredis.errors import LibraryError
+
+LIBRARY_NAME = "fsredis"
+VERSION_PLACEHOLDER = "@LIBRARY_VERSION@"
+_DIRECTIVE = re.compile(r"^--!\s*(\w+)\s*:\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class LuaFile:
+    """One file of the Lua source, split into its directives and its code."""
+
+    path: str
+    includes: tuple[str, ...]
+    function: str | None
+    flags: tuple[str, ...]
+    code: str
+
+
+@dataclass(frozen=True)
+class Library:
+    """The bundled library: what ``FUNCTION LOAD`` takes and what ``EVALSHA`` runs."""
+
+    version: str
+    source: str
+    scripts: dict[str, str]
+    shas: dict[str, str]
+    readonly: frozenset[str] = field(default_factory=frozenset)
+
+
+def parse(path: str, text: str) -> LuaFile:
+    """Split a Lua file into its ``--!`` directives and the code after them."""
+    includes: list[str] = []
+    function = None
+    flags: tuple[str, ...] = ()
+    lines = text.splitlines()
+    body_start = 0
+    for i, line in enumerate(lines):
+        match = _DIRECTIVE.match(line)
+        if not match:
+            body_start = i
+            break
+        key, value = match.groups()
+        if key == "include":
+            if value in includes:
+                raise LibraryError(f"{path}: includes {value} twice")
+            includes.append(value)
+        elif key == "function":
+            function = value
+        elif key == "flags":
+            flags = tuple(f.strip() for f in value.split(",") if f.strip())
+        else:
+            raise LibraryError(f"{path}: unknown directive --! {key}")
+    else:
+        body_start = len(lines)
+    code = "\n".join(lines[body_start:]).strip("\n") + "\n"
+    return LuaFile(path, tuple(includes), function, flags, code)
+
+
+def _read(root: Traversable, path: str) -> LuaFile:
+    node = root.joinpath(*path.split("/"))
+    if not node.is_file():
+        raise LibraryError(f"missing Lua include: {path}")
+    return parse(path, node.read_text(encoding="utf-8"))
+
+
+def resolve_helpers(root: Traversable, command: LuaFile) -> list[LuaFile]:
+    """The helpers a command needs, each once, dependencies first."""
+    ordered: list[LuaFile] = []
+    done: set[str] = set()
+
+    def visit(path: str, chain: tuple[str, ...]) -> None:
+        if path in chain:
+            raise LibraryError("circular Lua include: " + " -> ".join((*chain, path)))
+        if path in done:
+            return
+        helper = _read(root, path)
+        for inner in helper.includes:
+            visit(inner, (*chain, path))
+        done.add(path)
+        ordered.append(helper)
+
+    for path in command.includes:
+        visit(path, (command.path,))
+    return ordered
+
+
+def build(root: Traversable, package_version: str) -> Library:
+    """Bundle every command file directly under ``root`` (helpers live in ``root/lib``)."""
+    commands = sorted(
+        (_read(root, node.name) for node in root.iterdir() if node.name.endswith(".lua")),
+        key=lambda f: f.path,
+    )
+    commands = [c for c in commands if c.function]
+    if not commands:
+        raise LibraryError("no Lua command files found")
+    names = [c.function for c in commands]
+    if len(set(names)) != len(names):
+        raise LibraryError(f"two Lua files register the same function: {sorted(names)}")
+
+    helpers: list[LuaFile] = []
+    seen: set[str] = set()
+    per_command: dict[str, list[LuaFile]] = {}
+    for command in commands:
+        needed = resolve_helpers(root, command)
+        per_command[command.path] = needed
+        for helper in needed:
+            if helper.path not in seen:
+                seen.add(helper.path)
+                helpers.append(helper)
+
+    digest = hashlib.sha1()
+    for part in (*helpers, *commands):
+        digest.update(part.path.encode() + b"\0" + part.code.encode())
+    version = f"{package_version}+{digest.hexdigest()[:12]}"
+
+    scripts: dict[str, str] = {}
+    chunks = [f"#!lua name={LIBRARY_NAME}\n"]
+    chunks += [h.code for h in helpers]
+    for command in commands:
+        assert command.function is not None
+        code = command.code.replace(VERSION_PLACEHOLDER, version)
+        shebang = f"#!lua flags={','.join(command.flags)}\n" if command.flags else ""
+        scripts[command.function] = shebang + "".join(h.code for h in per_command[command.path]) + code
+        flags = ", ".join(f"'{f}'" for f in command.flags)
+        chunks.append(
+            f"local function {command.function}(KEYS, ARGV)\n{code}end\n"
+            f"redis.register_function{{function_name = '{command.function}', "
+            f"callback = {command.function}, flags = {{{flags}}}}}\n"
+        )
+    return Library(
+        version=version,
+        source="\n".join(chunks),
+        scripts=scripts,
+        shas={name: hashlib.sha1(s.encode()).hexdigest() for name, s in scripts.items()},
+        readonly=frozenset(c.function for c in commands if c.function and "no-writes" in c.flags),
+    )
+
+
+def lua_root() -> Traversable:
+    """The ``lua/`` folder: installed as ``fsredis.lua``, or beside the package in a checkout."""
+    try:
+        return resources.files("fsredis.lua")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "lua"
+
+
+@functools.cache
+def bundled() -> Library:
+    """The library built from the Lua files installed with this package."""
+    from fsredis import __version__
+
+    return build(lua_root(), __version__)

@@ -1,0 +1,50 @@
+"""How a :class:`~fsredis.commands.Call` becomes a Redis command, for either transport.
+
+* ``fcall``: ``FCALL``/``FCALL_RO`` of the Functions library. A server that lost its functions
+  (restarted without persistence, ``FUNCTION FLUSH``) answers ``Function not found``; the client
+  loads the library (``FUNCTION LOAD REPLACE``) and sends the call again.
+* ``evalsha``: ``EVALSHA``/``EVALSHA_RO`` of one script per command. After ``SCRIPT FLUSH`` or a
+  restart the server answers ``NOSCRIPT``; the client loads the scripts and sends the call again.
+
+Either way a call that failed that way never ran, so sending it again cannot apply it twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.exceptions import NoScriptError, ResponseError
+
+from fsredis.commands import Call
+from fsredis.library import Library
+
+
+class Transport:
+    """Turns calls into command tuples; knows how to recognise and repair a missing library."""
+
+    def __init__(self, library: Library, kind: str) -> None:
+        self.library = library
+        self.kind = kind
+        self._fcall = kind == "fcall"
+
+    def command(self, call: Call) -> tuple[Any, ...]:
+        """The argument tuple for ``execute_command``."""
+        if self._fcall:
+            return ("FCALL_RO" if call.readonly else "FCALL", call.function, len(call.keys), *call.keys, *call.args)
+        sha = self.library.shas[call.function]
+        return ("EVALSHA_RO" if call.readonly else "EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+
+    @staticmethod
+    def is_missing(error: BaseException) -> bool:
+        """True when ``error`` says the server lacks our scripts or functions."""
+        if isinstance(error, NoScriptError):
+            return True
+        return isinstance(error, ResponseError) and str(error).startswith("Function not found")
+
+    def load_commands(self) -> list[tuple[Any, ...]]:
+        """Commands that (re)install what this transport calls; the Functions library always,
+        so that ``redis-cli FCALL`` works for operators whichever transport the client uses."""
+        commands: list[tuple[Any, ...]] = [("FUNCTION", "LOAD", "REPLACE", self.library.source)]
+        if not self._fcall:
+            commands += [("SCRIPT", "LOAD", script) for script in self.library.scripts.values()]
+        return commands

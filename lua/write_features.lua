@@ -1,0 +1,59 @@
+--! function: fs_write
+--! include: lib/fail.lua
+--! include: lib/to_int.lua
+--! include: lib/now_ms.lua
+--! include: lib/check_feature.lua
+--! include: lib/put_feature.lua
+--! include: lib/refresh_expiry.lua
+--! include: lib/seen_write.lua
+--! include: lib/remember_write.lua
+-- Write several features of one entity atomically: every feature is checked first, then all are
+-- applied, each getting the next version of its own counter. A write id already applied to this
+-- entity within the dedup window is not applied again (a retried command is harmless).
+--
+-- KEYS[1] values hash   <ns>:{<entity>}:v   feature -> encoded value
+-- KEYS[2] expiry hash   <ns>:{<entity>}:x   feature -> expiry, integer ms since the epoch
+-- KEYS[3] history hash  <ns>:{<entity>}:h   feature -> version counter; feature#N -> record N
+-- KEYS[4] write ids     <ns>:{<entity>}:w   sorted set: write id, scored by apply time (ms)
+-- ARGV[1] write id      non-empty string, unique per logical write
+-- ARGV[2] max_versions  integer >= 0; 0 keeps no history records (versions still count)
+-- ARGV[3] dedup window  integer ms >= 0; 0 turns write-id checks off
+-- ARGV[4] max bytes     integer, largest accepted encoded value
+-- ARGV[5] meta          msgpack map of lineage (source, producer, inputs, ...), stored verbatim
+-- ARGV[6..] triples     name, encoded value, ttl in ms (-1: never expires)
+-- Returns {1, version of each feature in ARGV order} or {0} when the write id was already applied.
+-- Errors: FSARG (malformed call), FSVALIDATION feature=<name> rule=name|encoding|size|finite|ttl|duplicate
+local k = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+local write_id = ARGV[1]
+local max_versions = to_int(ARGV[2], 'max_versions', 0)
+local window_ms = to_int(ARGV[3], 'dedup window', 0)
+local max_bytes = to_int(ARGV[4], 'max bytes', 1)
+local meta = ARGV[5]
+if write_id == nil or #write_id == 0 then fail('FSARG', 'the write id is empty') end
+if #ARGV < 8 or (#ARGV - 5) % 3 ~= 0 then
+  fail('FSARG', 'features come as name, value, ttl triples after 5 arguments')
+end
+local ok, decoded = pcall(cmsgpack.unpack, meta)
+if not ok or type(decoded) ~= 'table' then fail('FSARG', 'meta is not a msgpack map') end
+
+local now = now_ms()
+if window_ms > 0 and seen_write(k[4], write_id) then return {0} end
+
+local seen = {}
+for i = 6, #ARGV, 3 do
+  local name = ARGV[i]
+  check_feature(name, ARGV[i + 1], tonumber(ARGV[i + 2]) or 0, max_bytes)
+  if seen[name] then fail('FSVALIDATION', 'feature=' .. name .. ' rule=duplicate the feature appears twice in one write') end
+  seen[name] = true
+end
+
+local versions = {1}
+for i = 6, #ARGV, 3 do
+  local ttl = tonumber(ARGV[i + 2])
+  local expires_at = -1
+  if ttl > 0 then expires_at = now + ttl end
+  versions[#versions + 1] = put_feature(k, ARGV[i], ARGV[i + 1], expires_at, now, max_versions, write_id, meta)
+end
+if window_ms > 0 then remember_write(k[4], write_id, now, window_ms) end
+refresh_expiry(k, now)
+return versions
