@@ -2,7 +2,8 @@
 -- refresh_expiry(k, now): drop the entity's expired features (their values move into history) and
 -- make the values, expiry and history keys expire with its last live feature, or never if one has
 -- no TTL. An entity left with no value loses all four keys. k = {values, expiry, history, writes};
--- the writes key keeps its own short expiry (remember_write). Fields of expiry are a subset of values.
+-- the writes key keeps its own short expiry (remember_write), never past the entity's.
+-- Fields of expiry are a subset of values.
 local function refresh_expiry(k, now)
   local rcall = redis.call
   local flat = rcall('HGETALL', k[2])
@@ -27,5 +28,6 @@ local function refresh_expiry(k, now)
     for i = 1, 3 do rcall('PERSIST', k[i]) end
   else
     for i = 1, 3 do rcall('PEXPIREAT', k[i], latest) end
+    if rcall('PTTL', k[4]) > latest - now then rcall('PEXPIREAT', k[4], latest) end
   end
 end

