@@ -1,0 +1,202 @@
+"""The ``fsredis`` command: ``demo``, ``load-functions``, ``info``.
+
+Given no Redis URL (``--redis-url`` or ``FSREDIS_REDIS_URL``), ``demo`` starts an embedded Valkey
+and says so on its first line; ``load-functions`` and ``info`` need a server to talk to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from fsredis import FeatureStore, FeatureStoreConfig, FeatureStoreError, NotFound, __version__
+from fsredis.embedded import EmbeddedServer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fsredis", description="A Redis-native feature store.")
+    parser.add_argument("--version", action="version", version=f"fsredis {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--redis-url", default=os.environ.get("FSREDIS_REDIS_URL"),
+                         help="redis:// or rediss:// URL (default: $FSREDIS_REDIS_URL)")
+        sub.add_argument("--namespace", default=None, help="key prefix (default: $FSREDIS_NAMESPACE or 'fs')")
+        return sub
+
+    demo = add("demo", "Run the product-features walkthrough (on an embedded Valkey unless --redis-url is given).")
+    demo.add_argument("--data-dir", help="keep the embedded server's data (AOF) in this directory")
+    add("load-functions", "Install or upgrade the fsredis Lua library (Redis Functions) on a server.")
+    info = add("info", "Show the loaded library, entity counts and sampled memory per entity.")
+    info.add_argument("--sample", type=int, default=50, help="entities to sample for memory (default 50)")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return demo_command(args)
+        if args.command == "load-functions":
+            return load_functions_command(args)
+        return info_command(args)
+    except FeatureStoreError as exc:
+        print(f"fsredis {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _config(args: argparse.Namespace, **overrides: Any) -> FeatureStoreConfig:
+    if args.namespace:
+        overrides["namespace"] = args.namespace
+    if args.redis_url:
+        overrides["redis_url"] = args.redis_url
+    return FeatureStoreConfig.from_env(**overrides)
+
+
+def _require_url(args: argparse.Namespace) -> None:
+    if not args.redis_url:
+        raise SystemExit(f"fsredis {args.command}: give --redis-url (or set FSREDIS_REDIS_URL)")
+
+
+@contextmanager
+def _demo_store(args: argparse.Namespace) -> Iterator[FeatureStore]:
+    if args.redis_url:
+        store = FeatureStore(_config(args))
+        print(f"fsredis demo: using the server at {args.redis_url}", flush=True)
+    else:
+        server = EmbeddedServer(data_dir=args.data_dir).start()
+        print(
+            f"fsredis demo: started an embedded {server.version().split(' v=')[0].split()[0]} "
+            f"at {server.url} (data in {server.data_dir}); it stops when the demo ends",
+            flush=True,
+        )
+        store = FeatureStore(_config(args, redis_url=server.url), server=server)
+    with store:
+        yield store
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    rng = np.random.default_rng(7)
+    with _demo_store(args) as fs:
+        print(f"library {fs.load_library(only_if_changed=True)} loaded ({fs.config.transport})")
+
+        _section("write product features with an embedding (one atomic, versioned write)")
+        product = {
+            "price": 999.99,
+            "category": "electronics",
+            "brand": "Acme",
+            "in_stock": True,
+            "rating": 4.6,
+            "text_embedding": rng.random(768),
+        }
+        started = time.perf_counter()
+        fs.write_features("product_123", product, source="catalog-import")
+        print(f"wrote {len(product)} features of product_123 in {(time.perf_counter() - started) * 1000:.2f} ms")
+
+        started = time.perf_counter()
+        got = fs.get_features("product_123", ["price", "category", "in_stock", "text_embedding"])
+        elapsed = (time.perf_counter() - started) * 1000
+        embedding = got.pop("text_embedding")
+        print(f"read back in {elapsed:.2f} ms: {got}, text_embedding {embedding.dtype}{embedding.shape}")
+
+        _section("batch: 100 products x 5 features")
+        fs.write_features_batch(
+            {f"product_{i}": {"price": round(float(rng.uniform(5, 500)), 2), "category": ["books", "toys", "garden"][i % 3],
+                              "rating": round(float(rng.uniform(1, 5)), 1), "in_stock": bool(i % 4),
+                              "text_embedding": rng.random(64)} for i in range(100)},
+            source="catalog-import",
+        )
+        ids = [f"product_{i}" for i in range(100)]
+        started = time.perf_counter()
+        batch = fs.get_features_batch(ids, ["price", "category", "rating", "in_stock", "text_embedding"])
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"read {sum(len(v) for v in batch.values())} features of {len(batch)} products in {elapsed:.2f} ms")
+
+        _section("lineage and rollback")
+        for price in (949.99, 899.99):
+            fs.write_features("product_123", {"price": price}, source="pricing-service",
+                              lineage={"producer": "repricer", "inputs": ["competitor_prices"]})
+        lineage = fs.get_feature_lineage("product_123", "price")
+        for entry in lineage["versions"]:
+            print(f"  v{entry['version']}: {entry['value']:>8}  source={entry['source']}  "
+                  f"at {time.strftime('%H:%M:%S', time.gmtime(entry['timestamp']))}Z")
+        new_version = fs.rollback_feature("product_123", "price", 1)
+        print(f"rolled price back to v1 as v{new_version}: {fs.get_features('product_123', ['price'])}")
+        try:
+            fs.rollback_feature("product_123", "price", 42)
+        except NotFound as exc:
+            print(f"rollback to v42 refused: {exc}")
+
+        _section("TTL per feature")
+        fs.write_features("session_9", {"last_click": "shoes", "lifetime_value": 120.0},
+                          ttl={"last_click": 0.5, "lifetime_value": 3600})
+        print(f"now:        {fs.get_features('session_9')}")
+        time.sleep(0.6)
+        print(f"after 0.6s: {fs.get_features('session_9')} (last_click expired, its sibling lives)")
+
+        _section("validation: a bad write is refused whole")
+        try:
+            fs.write_features("product_123", {"price": 1.0, "rating": float("nan")})
+        except FeatureStoreError as exc:
+            print(f"{type(exc).__name__}: {exc}")
+        print(f"price still {fs.get_features('product_123', ['price'])['price']}")
+
+        _section("export to a DataFrame")
+        try:
+            frame = fs.export_features(ids[:5], ["price", "category", "rating", "in_stock"], format="pandas")
+            print(frame.to_string())
+        except FeatureStoreError as exc:
+            print(f"skipped: {exc}")
+
+        _section("health and metrics")
+        health = fs.health_check()
+        print({k: health[k] for k in ("status", "redis_connected", "server", "library_version", "ping_ms")})
+        metrics = fs.get_performance_metrics()
+        print(f"cache_hit_rate={metrics['cache_hit_rate']:.2%}  "
+              f"average_computation_time={metrics['average_computation_time']:.3f} ms")
+        for name, op in metrics["operations"].items():
+            print(f"  {name:<22} calls={op['calls']:<4} p50={op['p50_ms']:.3f} ms  p99={op['p99_ms']:.3f} ms")
+        print("\nkey format for redis-cli: FCALL_RO fs_get 2 '<ns>:{<entity>}:v' '<ns>:{<entity>}:x' <feature>...")
+    return 0
+
+
+def load_functions_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    with FeatureStore(_config(args)) as fs:
+        version = fs.load_library()
+        print(f"loaded fsredis library {version} on {args.redis_url}")
+    return 0
+
+
+def info_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    with FeatureStore(_config(args)) as fs:
+        health = fs.health_check()
+        client = fs.redis
+        namespace = fs.config.namespace
+        print(f"server:   {health.get('server')}  ping {health.get('ping_ms', 0):.2f} ms")
+        print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
+        entities, sampled = 0, []
+        for key in client.scan_iter(match=f"{namespace}:{{*}}:v", count=1000):
+            entities += 1
+            if len(sampled) < args.sample:
+                sampled.append(key[: -len(b"v")])
+        print(f"entities: {entities} in namespace {namespace!r}")
+        if sampled:
+            sizes = [sum(client.memory_usage(base + suffix) or 0 for suffix in (b"v", b"x", b"h", b"w"))
+                     for base in sampled]
+            print(f"memory:   {np.mean(sizes):.0f} bytes per entity on average over {len(sizes)} sampled "
+                  f"(all four keys, history included)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The codec, without Redis: round trips (property-based), tags, zero-copy embeddings."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from enum import IntEnum
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fsredis import ValidationError
+from fsredis.codec import EMBEDDING_F16, EMBEDDING_F32, TIMESTAMP, decode_value, encode_value, is_embedding
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+values = st.one_of(scalars, st.lists(scalars, max_size=20))
+
+
+@given(values)
+def test_scalars_and_lists_round_trip(value) -> None:
+    decoded = decode_value(encode_value("f", value))
+    assert decoded == value
+    if isinstance(value, float):
+        assert math.copysign(1, decoded) == math.copysign(1, value)
+
+
+@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1, max_size=300))
+def test_float32_embeddings_round_trip_exactly(floats) -> None:
+    array = np.array(floats, dtype=np.float32)
+    raw = encode_value("vec", array)
+    assert raw[:4] == EMBEDDING_F32 and len(raw) == 4 + 4 * len(floats)
+    np.testing.assert_array_equal(decode_value(raw), array)
+
+
+@given(st.datetimes(timezones=st.just(timezone.utc)))
+def test_timestamps_round_trip_to_the_microsecond(moment) -> None:
+    raw = encode_value("at", moment)
+    assert raw[:4] == TIMESTAMP and len(raw) == 12
+    assert decode_value(raw) == moment
+
+
+def test_timestamps_in_other_zones_come_back_as_utc() -> None:
+    moment = datetime(2026, 3, 1, 9, 0, tzinfo=timezone(timedelta(hours=-5)))
+    decoded = decode_value(encode_value("at", moment))
+    assert decoded == moment and decoded.tzinfo == timezone.utc and decoded.hour == 14
+
+
+def test_numpy_datetime64_is_a_timestamp() -> None:
+    decoded = decode_value(encode_value("at", np.datetime64("2026-01-02T03:04:05.123456")))
+    assert decoded == datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+
+
+def test_scalar_values_are_plain_msgpack_that_lua_can_read() -> None:
+    raw = encode_value("s", "hello")
+    assert raw == msgpack.packb("hello", use_bin_type=False)
+    assert raw[0] == 0xA5  # fixstr, not bin
+
+
+def test_numpy_scalars_and_subclasses_are_stored_as_plain_values() -> None:
+    class Level(IntEnum):
+        HIGH = 3
+
+    assert decode_value(encode_value("a", np.float32(1.5))) == 1.5
+    assert type(decode_value(encode_value("a", np.int64(7)))) is int
+    assert decode_value(encode_value("a", np.bool_(True))) is True
+    assert decode_value(encode_value("a", Level.HIGH)) == 3
+    assert decode_value(encode_value("a", (1, "two"))) == [1, "two"]
+
+
+def test_embeddings_decode_without_copying() -> None:
+    raw = encode_value("vec", np.arange(768, dtype=np.float32))
+    array = decode_value(raw)
+    assert array.base is not None and not array.flags.owndata
+    assert not array.flags.writeable
+    assert array.flags.aligned
+    assert np.shares_memory(array, np.frombuffer(raw, dtype=np.uint8))
+
+
+def test_float64_embeddings_are_stored_as_float32_and_float16_stays_float16() -> None:
+    assert encode_value("v", np.ones(3))[:4] == EMBEDDING_F32
+    assert encode_value("v", np.ones(3, dtype=np.float16))[:4] == EMBEDDING_F16
+    assert encode_value("v", np.ones(3), embedding_dtype="float16")[:4] == EMBEDDING_F16
+    assert decode_value(encode_value("v", np.ones(3, dtype=np.float16))).dtype == np.float16
+
+
+def test_is_embedding() -> None:
+    assert is_embedding(encode_value("v", np.ones(2)))
+    assert not is_embedding(encode_value("v", 1.0))
+    assert not is_embedding(encode_value("v", datetime.now(timezone.utc)))
+
+
+def test_float16_overflow_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        encode_value("v", np.array([1e6]), embedding_dtype="float16")
+    assert caught.value.rule == "finite" and "too large" in caught.value.detail
+
+
+@given(st.one_of(st.just(math.inf), st.just(-math.inf), st.floats(allow_nan=True).filter(math.isnan)))
+def test_non_finite_floats_are_refused(value) -> None:
+    with pytest.raises(ValidationError) as caught:
+        encode_value("x", value)
+    assert (caught.value.feature, caught.value.rule) == ("x", "finite")

@@ -1,0 +1,99 @@
+"""The Lua bundler: one source, two shapes; loud on missing, repeated or circular includes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fsredis.errors import LibraryError
+from fsredis.library import build, bundled, parse
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_helpers_are_emitted_once_dependencies_first(tmp_path) -> None:
+    root = write(tmp_path, {
+        "lib/a.lua": "local function a() return 1 end\n",
+        "lib/b.lua": "--! include: lib/a.lua\nlocal function b() return a() + 1 end\n",
+        "lib/c.lua": "--! include: lib/a.lua\nlocal function c() return a() + 2 end\n",
+        "one.lua": "--! function: fs_one\n--! include: lib/b.lua\n--! include: lib/c.lua\nreturn b() + c()\n",
+        "two.lua": "--! function: fs_two\n--! flags: no-writes\n--! include: lib/a.lua\nreturn a()\n",
+    })
+    library = build(root, "9.9")
+    assert library.source.startswith("#!lua name=fsredis\n")
+    assert library.source.count("local function a()") == 1
+    assert library.source.index("local function a()") < library.source.index("local function b()")
+    assert "redis.register_function{function_name = 'fs_two', callback = fs_two, flags = {'no-writes'}}" in library.source
+    assert library.scripts["fs_one"].count("local function a()") == 1
+    assert library.scripts["fs_one"].endswith("return b() + c()\n")
+    assert library.scripts["fs_two"].startswith("#!lua flags=no-writes\n")
+    assert "local function b()" not in library.scripts["fs_two"]
+    assert library.readonly == {"fs_two"}
+    assert library.version.startswith("9.9+")
+
+
+def test_missing_include(tmp_path) -> None:
+    root = write(tmp_path, {"one.lua": "--! function: fs_one\n--! include: lib/nope.lua\nreturn 1\n"})
+    with pytest.raises(LibraryError, match="missing Lua include: lib/nope.lua"):
+        build(root, "1")
+
+
+def test_repeated_include(tmp_path) -> None:
+    root = write(tmp_path, {
+        "lib/a.lua": "local function a() end\n",
+        "one.lua": "--! function: fs_one\n--! include: lib/a.lua\n--! include: lib/a.lua\nreturn 1\n",
+    })
+    with pytest.raises(LibraryError, match="includes lib/a.lua twice"):
+        build(root, "1")
+
+
+def test_circular_include(tmp_path) -> None:
+    root = write(tmp_path, {
+        "lib/a.lua": "--! include: lib/b.lua\nlocal function a() end\n",
+        "lib/b.lua": "--! include: lib/a.lua\nlocal function b() end\n",
+        "one.lua": "--! function: fs_one\n--! include: lib/a.lua\nreturn 1\n",
+    })
+    with pytest.raises(LibraryError, match="circular Lua include: one.lua -> lib/a.lua -> lib/b.lua -> lib/a.lua"):
+        build(root, "1")
+
+
+def test_duplicate_function_names_and_unknown_directives(tmp_path) -> None:
+    write(tmp_path, {"one.lua": "--! function: fs_x\nreturn 1\n", "two.lua": "--! function: fs_x\nreturn 2\n"})
+    with pytest.raises(LibraryError, match="same function"):
+        build(tmp_path, "1")
+    with pytest.raises(LibraryError, match="unknown directive"):
+        parse("x.lua", "--! frobnicate: yes\nreturn 1\n")
+
+
+def test_the_version_changes_with_the_source(tmp_path) -> None:
+    write(tmp_path, {"one.lua": "--! function: fs_version\nreturn '@LIBRARY_VERSION@'\n"})
+    first = build(tmp_path, "1")
+    assert f"return '{first.version}'" in first.scripts["fs_version"]
+    write(tmp_path, {"one.lua": "--! function: fs_version\n-- changed\nreturn '@LIBRARY_VERSION@'\n"})
+    assert build(tmp_path, "1").version != first.version
+
+
+def test_the_shipped_library() -> None:
+    library = bundled()
+    assert set(library.scripts) == {
+        "fs_write", "fs_get", "fs_get_batch", "fs_lineage", "fs_rollback", "fs_delete", "fs_version",
+    }
+    assert library.readonly == {"fs_get", "fs_get_batch", "fs_lineage", "fs_version"}
+    for name, script in library.scripts.items():
+        assert "--!" not in script.split("\n", 1)[1], name  # directives are stripped
+
+
+def test_every_lua_file_has_a_contract_header() -> None:
+    root = Path(__file__).resolve().parent.parent / "lua"
+    for path in sorted(root.glob("**/*.lua")):
+        code = parse(path.name, path.read_text()).code
+        assert code.startswith("-- "), f"{path} should open with a comment saying what it does"
+        if path.parent == root and path.name != "version.lua":
+            assert "KEYS[" in code and "Returns" in code, f"{path} lacks its KEYS/ARGV/Returns contract"
