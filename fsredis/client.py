@@ -47,14 +47,24 @@ def _retry(module: Any, config: FeatureStoreConfig) -> Any:
 
 
 def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
-    """A redis-py client (sync or asyncio) for ``config``, returning bytes."""
+    """A redis-py client (sync or asyncio) for ``config``, returning bytes.
+
+    The pool is a BlockingConnectionPool: when ``max_connections`` are busy, a call waits up to
+    ``pool_timeout`` for one instead of failing at once (redis-py's default pool raises).
+    """
     module = redis.asyncio if asyncio else redis
     retry_module = redis.asyncio.retry if asyncio else redis.retry
     options = config.redis_options()
     options.update(decode_responses=False, retry=_retry(retry_module, config))
     if config.redis_url:
-        return module.Redis.from_url(config.redis_url, **options)
-    return module.Redis(host=config.redis_host, port=config.redis_port, db=config.redis_db, **options)
+        pool = module.BlockingConnectionPool.from_url(config.redis_url, **options)
+    else:
+        if options.pop("ssl", False):
+            options["connection_class"] = module.SSLConnection
+        pool = module.BlockingConnectionPool(
+            host=config.redis_host, port=config.redis_port, db=config.redis_db, **options
+        )
+    return module.Redis(connection_pool=pool)
 
 
 class _Operations:
@@ -81,6 +91,7 @@ class _Operations:
         self._namespace = config.namespace
         self._server = server
         self._library_checked = False
+        self._owns_pool = client is None
         self._redis = client if client is not None else make_redis(config, self._is_async)
 
     _is_async = False
@@ -443,6 +454,8 @@ class FeatureStore(_Operations):
         """Close the connections, and stop the embedded server if this store owns one."""
         try:
             self._redis.close()
+            if self._owns_pool:
+                self._redis.connection_pool.disconnect()
         finally:
             if self._server is not None:
                 self._server.stop()
@@ -487,7 +500,7 @@ class AsyncFeatureStore(_Operations):
     async def close(self) -> None:
         """Close the connections, and stop the embedded server if this store owns one."""
         try:
-            await self._redis.aclose()
+            await self._redis.aclose(close_connection_pool=self._owns_pool)
         finally:
             if self._server is not None:
                 self._server.stop()

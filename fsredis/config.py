@@ -61,8 +61,10 @@ class FeatureStoreConfig:
     """Seconds to wait for a reply before the attempt counts as failed."""
     socket_connect_timeout: float | None = 2.0
     """Seconds to wait for a connection."""
-    max_connections: int | None = None
-    """Upper bound of the connection pool (None: redis-py's default)."""
+    max_connections: int = 64
+    """Connections per client; when all are busy a call waits for one (``pool_timeout``)."""
+    pool_timeout: float | None = 10.0
+    """Seconds a call waits for a free connection before StoreUnavailable; None: forever."""
     redis_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments passed to the redis-py client as they are."""
 
@@ -78,8 +80,8 @@ class FeatureStoreConfig:
             ttl = getattr(self, name)
             if ttl is not None and not ttl > 0:
                 raise ValueError(f"{name} must be a positive number of seconds or None, not {ttl!r}")
-        if self.retries < 0 or self.dedup_window < 0 or self.max_value_bytes < 1:
-            raise ValueError("retries and dedup_window must be >= 0, max_value_bytes >= 1")
+        if self.retries < 0 or self.dedup_window < 0 or self.max_value_bytes < 1 or self.max_connections < 1:
+            raise ValueError("retries and dedup_window must be >= 0, max_value_bytes and max_connections >= 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "FeatureStoreConfig":
@@ -109,8 +111,8 @@ class FeatureStoreConfig:
             options["ssl"] = True
         if self.ssl_ca_certs:
             options["ssl_ca_certs"] = self.ssl_ca_certs
-        if self.max_connections is not None:
-            options["max_connections"] = self.max_connections
+        options["max_connections"] = self.max_connections
+        options["timeout"] = self.pool_timeout
         options.update(self.redis_kwargs)
         return options
 

@@ -185,11 +185,10 @@ class EmbeddedServer:
                     self._process = None
                     return False
                 try:
-                    if probe.ping():
+                    # Ready means *our* process answers: another server may hold the port.
+                    if probe.info("server").get("process_id") == self._process.pid:
                         return True
-                except redis.exceptions.BusyLoadingError:
-                    pass
-                except redis.exceptions.ConnectionError:
+                except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
                     pass
                 time.sleep(0.02)
         finally:
