@@ -16,7 +16,7 @@
 -- ARGV[3]     write id;  ARGV[4] max_versions;  ARGV[5] dedup window ms  (as fs_write)
 -- ARGV[6]     ttl ms for a scalar value, -1 for none
 -- ARGV[7]     ttl ms for an embedding value, -1 for none
--- ARGV[8]     meta, msgpack map
+-- ARGV[8]     meta, msgpack map (an empty string: an empty map)
 -- Returns the new version, or {0, current version} when the write id was already applied.
 -- Errors: FSARG; FSNOTFOUND feature=<name> rule=version (no such version) | rule=trimmed (no longer kept)
 local k = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
@@ -29,7 +29,7 @@ local max_versions = to_int(ARGV[4], 'max_versions', 0)
 local window_ms = to_int(ARGV[5], 'dedup window', 0)
 local ttl_scalar = to_int(ARGV[6], 'scalar ttl', -1)
 local ttl_embedding = to_int(ARGV[7], 'embedding ttl', -1)
-local ok, meta = pcall(cmsgpack.unpack, ARGV[8] or '')
+local ok, meta = pcall(cmsgpack.unpack, (ARGV[8] == nil or ARGV[8] == '') and '\128' or ARGV[8])
 if not ok or type(meta) ~= 'table' then fail('FSARG', 'meta is not a msgpack map') end
 
 local now = now_ms()

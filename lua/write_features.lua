@@ -19,7 +19,8 @@
 -- ARGV[2] max_versions  integer >= 0; 0 keeps no history records (versions still count)
 -- ARGV[3] dedup window  integer ms >= 0; 0 turns write-id checks off
 -- ARGV[4] max bytes     integer, largest accepted encoded value
--- ARGV[5] meta          msgpack map of lineage (source, producer, inputs, ...), stored verbatim
+-- ARGV[5] meta          msgpack map of lineage (source, producer, inputs, ...), stored verbatim;
+--                       an empty string stands for an empty map
 -- ARGV[6..] triples     name, encoded value, ttl in ms (-1: never expires)
 -- Returns {1, version of each feature in ARGV order} or {0} when the write id was already applied.
 -- Errors: FSARG (malformed call), FSVALIDATION feature=<name> rule=name|encoding|size|finite|ttl|duplicate
@@ -29,6 +30,7 @@ local max_versions = to_int(ARGV[2], 'max_versions', 0)
 local window_ms = to_int(ARGV[3], 'dedup window', 0)
 local max_bytes = to_int(ARGV[4], 'max bytes', 1)
 local meta = ARGV[5]
+if meta == '' then meta = '\128' end
 if write_id == nil or #write_id == 0 then fail('FSARG', 'the write id is empty') end
 if #ARGV < 8 or (#ARGV - 5) % 3 ~= 0 then
   fail('FSARG', 'features come as name, value, ttl triples after 5 arguments')

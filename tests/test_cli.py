@@ -1,0 +1,136 @@
+"""The command line: redis-cli/valkey-cli FCALL on the documented keys, and the fsredis command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+from fsredis import FeatureStore, FeatureStoreConfig
+from fsredis.cli import main
+from fsredis.embedded import default_binary
+
+VALKEY_CLI = str(Path(default_binary()).with_name("valkey-cli"))
+
+
+def cli_for(server) -> str:
+    if "redis-server" in server.binary:
+        found = shutil.which("redis-cli")
+        if not found:
+            pytest.skip("redis-cli is not installed")
+        return found
+    return VALKEY_CLI
+
+
+def run_cli(server, *args: str) -> bytes:
+    result = subprocess.run([cli_for(server), "-p", str(server.port), "--no-raw", *args],
+                            capture_output=True, check=True, timeout=30)
+    return result.stdout
+
+
+def raw_cli(server, *args: str) -> bytes:
+    result = subprocess.run([cli_for(server), "-p", str(server.port), "--raw", *args],
+                            capture_output=True, check=True, timeout=30)
+    return result.stdout
+
+
+def test_fcall_on_the_documented_key_format(server, namespace) -> None:
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        store.write_features("product-9", {"price": 12.5, "category": "books", "vec": np.ones(2)}, source="cli-test")
+        store.write_features("product-9", {"price": 14.0})
+    v, x = f"{namespace}:{{product-9}}:v", f"{namespace}:{{product-9}}:x"
+    h = f"{namespace}:{{product-9}}:h"
+    out = raw_cli(server, "FCALL_RO", "fs_get", "2", v, x, "category", "nope").split(b"\n")
+    assert msgpack.unpackb(out[0]) == "books" and out[1] == b""
+    out = raw_cli(server, "FCALL", "fs_get", "2", v, x, "price")
+    assert msgpack.unpackb(out.rstrip(b"\n")) == 14.0
+    listing = run_cli(server, "FCALL_RO", "fs_lineage", "3", v, x, h, "price", "10")
+    assert listing.startswith(b"1) (integer) 2\n")  # current version
+    assert b"cli-test" in listing  # lineage of version 1
+    batch = run_cli(server, "FCALL_RO", "fs_get_batch", "2", v, x, "category")
+    assert b"\\xa5books" in batch
+
+
+def test_cli_writes_obey_the_same_rules(server, namespace) -> None:
+    keys = [f"{namespace}:{{e}}:{suffix}" for suffix in "vxhw"]
+    result = subprocess.run(
+        [cli_for(server), "-p", str(server.port), "FCALL", "fs_write", "4", *keys, "w1", "5", "0", "1000", "",
+         "ok", msgpack.packb(1).decode(), "-1", "bad", "", "-1"],
+        capture_output=True, timeout=30,
+    )
+    assert b"FSVALIDATION feature=bad rule=encoding" in result.stdout + result.stderr
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        assert store.get_features("e") == {}
+
+
+def test_lua_rules_for_values_written_without_the_client(server, namespace) -> None:
+    keys = [f"{namespace}:{{e}}:{suffix}" for suffix in "vxhw"]
+    with server.client() as client:
+        def write(name: str, value: bytes, ttl: int = -1):
+            return client.fcall("fs_write", 4, *keys, "w-" + name, 5, 0, 1000, b"\x80", name, value, ttl)
+
+        for name, value, rule in [
+            ("nan", msgpack.packb(float("nan")), "finite"),
+            ("inf", msgpack.packb(float("inf")), "finite"),
+            ("two_objects", msgpack.packb(1) + msgpack.packb(2), "encoding"),
+            ("garbage", b"\xc1zz\x00", "encoding"),
+            ("odd_f32", b"\xc1e4\x00" + b"\x00" * 6, "encoding"),
+            ("short_ts", b"\xc1t\x00\x00" + b"\x00" * 4, "encoding"),
+            ("too_big", msgpack.packb("x" * 2000), "size"),
+        ]:
+            with pytest.raises(Exception, match=f"FSVALIDATION feature={name} rule={rule}"):
+                write(name, value)
+        with pytest.raises(Exception, match="rule=ttl"):
+            write("zero_ttl", msgpack.packb(1), 0)
+        with pytest.raises(Exception, match="FSARG"):
+            client.fcall("fs_write", 4, *keys, "", 5, 0, 1000, b"\x80", "a", msgpack.packb(1), -1)
+        with pytest.raises(Exception, match="FSARG"):
+            client.fcall("fs_write", 4, *keys, "w", 5, 0, 1000, b"not msgpack", "a", msgpack.packb(1), -1)
+        assert client.exists(*keys) == 0
+
+
+def test_fsredis_load_functions_and_info(server, namespace, capsys) -> None:
+    with server.client() as client:
+        client.function_delete("fsredis")
+    assert main(["load-functions", "--redis-url", server.url]) == 0
+    assert "loaded fsredis library" in capsys.readouterr().out
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        store.write_features_batch({f"e{i}": {"vec": np.ones(768), "price": 1.0} for i in range(5)})
+        assert main(["info", "--redis-url", server.url, "--namespace", namespace]) == 0
+        out = capsys.readouterr().out
+        assert f"loaded {store.library.version}" in out
+        assert "entities: 5" in out
+        assert "bytes per entity" in out
+
+
+def test_commands_that_need_a_server_say_so(capsys) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FSREDIS_REDIS_URL"}
+    result = subprocess.run([sys.executable, "-m", "fsredis", "info"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode != 0 and "--redis-url" in result.stderr
+
+
+def test_unreachable_server_is_a_clean_error(capsys) -> None:
+    assert main(["load-functions", "--redis-url", "redis://127.0.0.1:1/0"]) == 1
+    assert "error" in capsys.readouterr().err
+
+
+def test_demo_runs_on_an_embedded_server() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
+    result = subprocess.run([sys.executable, "-m", "fsredis", "demo"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("fsredis demo: started an embedded Valkey at redis://127.0.0.1:")
+    for expected in ("rolled price back to v1 as v4", "last_click expired", "ValidationError", "cache_hit_rate",
+                     "status': 'healthy'", "product_0"):
+        assert expected in result.stdout, expected
+
+
+def test_demo_on_a_given_server(server) -> None:
+    assert main(["demo", "--redis-url", server.url, "--namespace", "demo-test"]) == 0
