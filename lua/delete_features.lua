@@ -12,7 +12,9 @@ local k = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
 local rcall = redis.call
 if #ARGV == 0 then
   local names = {}
-  for _, name in ipairs(rcall('HKEYS', k[1])) do names[name] = true end
+  for _, name in ipairs(rcall('HKEYS', k[1])) do
+    if string.byte(name, 1) ~= 35 then names[name] = true end  -- skip "#min"
+  end
   for _, field in ipairs(rcall('HKEYS', k[3])) do
     if not string.find(field, '#', 1, true) then names[field] = true end
   end

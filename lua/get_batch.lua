@@ -1,8 +1,7 @@
 --! function: fs_get_batch
 --! flags: no-writes
 --! include: lib/fail.lua
---! include: lib/now_ms.lua
---! include: lib/hmget_many.lua
+--! include: lib/read_live.lua
 -- Read the same features of many entities in one call; an expired feature is never returned.
 -- The keys may lie in different slots on a standalone server; on a cluster the client sends one
 -- call per slot, so all keys of a call share it.
@@ -14,14 +13,8 @@
 -- Errors: FSARG (no names, odd number of keys)
 if #ARGV == 0 then fail('FSARG', 'fs_get_batch needs at least one feature name') end
 if #KEYS % 2 ~= 0 then fail('FSARG', 'fs_get_batch takes keys in (values, expiry) pairs') end
-local now = now_ms()
 local out = {}
 for e = 1, #KEYS, 2 do
-  local values = hmget_many(KEYS[e], ARGV, 1)
-  local expiry = hmget_many(KEYS[e + 1], ARGV, 1)
-  for i = 1, #values do
-    if expiry[i] and tonumber(expiry[i]) <= now then values[i] = false end
-  end
-  out[#out + 1] = values
+  out[#out + 1] = read_live(KEYS[e], KEYS[e + 1], ARGV)
 end
 return out

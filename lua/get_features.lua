@@ -1,7 +1,7 @@
 --! function: fs_get
 --! flags: no-writes
 --! include: lib/now_ms.lua
---! include: lib/hmget_many.lua
+--! include: lib/read_live.lua
 -- Read features of one entity; an expired feature is never returned.
 --
 -- KEYS[1] values hash   <ns>:{<entity>}:v
@@ -10,26 +10,20 @@
 -- Returns, with names: one value per name in ARGV order (nil when missing or expired);
 --         without names: a flat list name1, value1, name2, value2, ... of the live features.
 local values_key, expiry_key = KEYS[1], KEYS[2]
+if #ARGV > 0 then return read_live(values_key, expiry_key, ARGV) end
 local now = now_ms()
-if #ARGV == 0 then
-  local flat = redis.call('HGETALL', values_key)
-  local expiry = redis.call('HGETALL', expiry_key)
-  local dead = {}
-  for i = 1, #expiry, 2 do
-    if tonumber(expiry[i + 1]) <= now then dead[expiry[i]] = true end
-  end
-  local out = {}
-  for i = 1, #flat, 2 do
-    if not dead[flat[i]] then
-      out[#out + 1] = flat[i]
-      out[#out + 1] = flat[i + 1]
-    end
-  end
-  return out
+local flat = redis.call('HGETALL', values_key)
+local expiry = redis.call('HGETALL', expiry_key)
+local dead = {}
+for i = 1, #expiry, 2 do
+  if tonumber(expiry[i + 1]) <= now then dead[expiry[i]] = true end
 end
-local values = hmget_many(values_key, ARGV, 1)
-local expiry = hmget_many(expiry_key, ARGV, 1)
-for i = 1, #values do
-  if expiry[i] and tonumber(expiry[i]) <= now then values[i] = false end
+local out = {}
+for i = 1, #flat, 2 do
+  local name = flat[i]
+  if not dead[name] and string.byte(name, 1) ~= 35 then  -- 35 is '#': "#min" is not a feature
+    out[#out + 1] = name
+    out[#out + 1] = flat[i + 1]
+  end
 end
-return values
+return out

@@ -21,7 +21,7 @@ local current = tonumber(redis.call('HGET', history_key, name)) or 0
 local out = {current, now_ms(), redis.call('HGET', values_key, name), redis.call('HGET', expiry_key, name)}
 local fields = {}
 for v = current, math.max(1, current - limit + 1), -1 do fields[#fields + 1] = name .. '#' .. v end
-local records = hmget_many(history_key, fields, 1)
+local records = hmget_many(history_key, fields)
 for i = 1, #records do
   if records[i] then out[#out + 1] = records[i] end
 end

@@ -2,7 +2,7 @@
 --! include: lib/fail.lua
 --! include: lib/to_int.lua
 --! include: lib/now_ms.lua
---! include: lib/put_feature.lua
+--! include: lib/put_features.lua
 --! include: lib/refresh_expiry.lua
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
@@ -54,7 +54,7 @@ local ttl = ttl_scalar
 if string.sub(value, 1, 2) == '\193e' then ttl = ttl_embedding end
 local expires_at = -1
 if ttl > 0 then expires_at = now + ttl end
-local version = put_feature(k, name, value, expires_at, now, max_versions, write_id, cmsgpack.pack(meta))
+local version = put_features(k, {name}, {value}, {expires_at}, now, max_versions, write_id, cmsgpack.pack(meta))[1]
 if window_ms > 0 then remember_write(k[4], write_id, now, window_ms) end
 refresh_expiry(k, now)
 return version

@@ -3,7 +3,7 @@
 --! include: lib/to_int.lua
 --! include: lib/now_ms.lua
 --! include: lib/check_feature.lua
---! include: lib/put_feature.lua
+--! include: lib/put_features.lua
 --! include: lib/refresh_expiry.lua
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
@@ -41,21 +41,19 @@ if not ok or type(decoded) ~= 'table' then fail('FSARG', 'meta is not a msgpack 
 local now = now_ms()
 if window_ms > 0 and seen_write(k[4], write_id) then return {0} end
 
-local seen = {}
+local seen, names, values, expires = {}, {}, {}, {}
 for i = 6, #ARGV, 3 do
-  local name = ARGV[i]
-  check_feature(name, ARGV[i + 1], tonumber(ARGV[i + 2]) or 0, max_bytes)
+  local name, value, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) or 0
+  check_feature(name, value, ttl, max_bytes)
   if seen[name] then fail('FSVALIDATION', 'feature=' .. name .. ' rule=duplicate the feature appears twice in one write') end
   seen[name] = true
+  names[#names + 1] = name
+  values[#values + 1] = value
+  expires[#expires + 1] = ttl > 0 and now + ttl or -1
 end
 
-local versions = {1}
-for i = 6, #ARGV, 3 do
-  local ttl = tonumber(ARGV[i + 2])
-  local expires_at = -1
-  if ttl > 0 then expires_at = now + ttl end
-  versions[#versions + 1] = put_feature(k, ARGV[i], ARGV[i + 1], expires_at, now, max_versions, write_id, meta)
-end
+local versions = put_features(k, names, values, expires, now, max_versions, write_id, meta)
 if window_ms > 0 then remember_write(k[4], write_id, now, window_ms) end
 refresh_expiry(k, now)
+table.insert(versions, 1, 1)
 return versions

@@ -384,3 +384,33 @@ def test_a_stale_library_is_replaced(store, server) -> None:
     assert store.get_features("e1", ["a"]) == {}
     with server.client() as client:
         assert client.fcall_ro("fs_version", 0) == store.library.version.encode()
+
+
+def test_lowering_max_versions_trims_older_records(open_store, server, namespace, transport) -> None:
+    from fsredis import FeatureStoreConfig
+
+    def config(max_versions: int) -> FeatureStoreConfig:
+        return FeatureStoreConfig(redis_url=server.url, namespace=namespace, transport=transport,
+                                  max_versions=max_versions)
+
+    wide = open_store(config(8))
+    for i in range(8):
+        wide.write_features("e1", {"x": i, "y": i})
+    narrow = open_store(config(3))
+    narrow.write_features("e1", {"x": 8})
+    with server.client() as client:
+        fields = client.hkeys(entity_keys(namespace, "e1").history)
+    assert sorted(f for f in fields if f.startswith(b"x#")) == [b"x#7", b"x#8", b"x#9"]
+    assert len([f for f in fields if f.startswith(b"y#")]) == 8  # trimmed on its own next write
+    assert [v["version"] for v in wide.get_feature_lineage("e1", "x")["versions"]] == [9, 8, 7]
+
+
+def test_thousands_of_features_in_one_entity(store) -> None:
+    features = {f"f{i}": i for i in range(3000)}
+    store.write_features("wide", features)
+    assert store.get_features("wide", list(features)) == features
+    assert store.get_features("wide") == features
+    assert store.get_features_batch(["wide"], [f"f{i}" for i in range(0, 3000, 7)])["wide"]["f2996"] == 2996
+    store.write_features("wide", {f"f{i}": -i for i in range(2500)})
+    assert store.get_feature_lineage("wide", "f2499")["current_version"] == 2
+    assert store.delete_features("wide") == 3000

@@ -1,13 +1,12 @@
--- hmget_many(key, fields, first) -> HMGET of fields[first..#fields], in chunks so that unpack()
--- never sees more than 1,000 values (Lua's stack limit is near 8,000).
-local function hmget_many(key, fields, first)
+-- hmget_many(key, fields) -> HMGET of fields ({} for none); in chunks when there are more than
+-- 1,000 of them, since Lua's unpack() fails near 8,000 values.
+local function hmget_many(key, fields)
+  if #fields == 0 then return {} end
+  if #fields <= 1000 then return redis.call('HMGET', key, unpack(fields)) end
   local out = {}
-  local i = first
-  while i <= #fields do
-    local last = math.min(i + 999, #fields)
-    local part = redis.call('HMGET', key, unpack(fields, i, last))
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
     for j = 1, #part do out[#out + 1] = part[j] end
-    i = last + 1
   end
   return out
 end

@@ -1,0 +1,281 @@
+"""fsredis benchmarks: each operation beside the raw redis-py floor on the same data, same run.
+
+    python bench/run.py                     # embedded Valkey, both transports
+    python bench/run.py --redis-url URL     # a server of yours (uses namespace 'bench')
+    python bench/run.py --quick             # fewer iterations
+
+Floors are what a hand-written client would send for the same data: HMGET of the values hash,
+HGET of the embedding bytes, a pipeline of HMGETs, HSET. Rounds alternate floor and fsredis so
+drift on a shared machine hits both. Prints a table (p50/p95/p99 in microseconds, ratio of
+p50s) and writes bench/results/latest.json. Targets: DESIGN.md section 6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+import redis
+import redis.asyncio
+
+from fsredis import AsyncFeatureStore, FeatureStore, FeatureStoreConfig, __version__
+from fsredis.embedded import EmbeddedServer
+from fsredis.keys import entity_keys
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCALARS = [f"f{i}" for i in range(10)]
+
+
+def percentiles(samples_us: np.ndarray) -> dict[str, float]:
+    p50, p95, p99 = np.percentile(samples_us, [50, 95, 99])
+    return {"p50_us": float(p50), "p95_us": float(p95), "p99_us": float(p99), "n": int(samples_us.size)}
+
+
+def paired(floor: Callable[[], Any], ours: Callable[[], Any], n: int, rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Time ``floor`` and ``ours`` ``n`` times each, alternating in rounds (microseconds)."""
+    for fn in (floor, ours):
+        for _ in range(max(50, n // 20)):
+            fn()
+    per_round = max(1, n // rounds)
+    a, b = [], []
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for fn, out in ((floor, a), (ours, b)):
+            for _ in range(per_round):
+                started = clock()
+                fn()
+                out.append(clock() - started)
+    return np.array(a) / 1000.0, np.array(b) / 1000.0
+
+
+async def paired_async(floor: Callable[[], Awaitable[Any]], ours: Callable[[], Awaitable[Any]], n: int,
+                       rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    for fn in (floor, ours):
+        for _ in range(max(50, n // 20)):
+            await fn()
+    per_round = max(1, n // rounds)
+    a, b = [], []
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for fn, out in ((floor, a), (ours, b)):
+            for _ in range(per_round):
+                started = clock()
+                await fn()
+                out.append(clock() - started)
+    return np.array(a) / 1000.0, np.array(b) / 1000.0
+
+
+def row(name: str, floor_name: str, floor: np.ndarray, ours: np.ndarray, target: str) -> dict[str, Any]:
+    f, o = percentiles(floor), percentiles(ours)
+    return {"operation": name, "floor": floor_name, "floor_stats": f, "fsredis": o,
+            "ratio_p50": o["p50_us"] / f["p50_us"], "target": target}
+
+
+def seed(fs: FeatureStore, entities: int) -> None:
+    rng = np.random.default_rng(0)
+    rows = {}
+    for i in range(entities):
+        features: dict[str, Any] = {name: float(rng.random()) for name in SCALARS}
+        features["emb"] = rng.random(768).astype(np.float32)
+        rows[f"e{i}"] = features
+    for start in range(0, entities, 500):
+        fs.write_features_batch({k: rows[k] for k in list(rows)[start:start + 500]}, ttl=3600)
+
+
+def bench_reads(fs: FeatureStore, raw: redis.Redis, n: int) -> list[dict[str, Any]]:
+    ns = fs.config.namespace
+    keys = entity_keys(ns, "e1")
+    results = []
+    floor, ours = paired(lambda: raw.hmget(keys.values, SCALARS), lambda: fs.get_features("e1", SCALARS), n)
+    results.append(row("get_features 1x10 scalars", "HMGET", floor, ours, "p50 <= 1.3x, p99 < 400 us"))
+    floor, ours = paired(
+        lambda: np.frombuffer(raw.hget(keys.values, "emb"), dtype="<f4", offset=4),
+        lambda: fs.get_features("e1", ["emb"]), n,
+    )
+    results.append(row("get_features 768-dim embedding", "HGET+frombuffer", floor, ours, "p50 <= 1.3x"))
+    ids = [f"e{i}" for i in range(100)]
+    batch_keys = [entity_keys(ns, e).values for e in ids]
+
+    def pipeline_floor() -> Any:
+        pipe = raw.pipeline(transaction=False)
+        for key in batch_keys:
+            pipe.hmget(key, SCALARS)
+        return pipe.execute()
+
+    floor, ours = paired(pipeline_floor, lambda: fs.get_features_batch(ids, SCALARS), max(200, n // 10))
+    results.append(row("get_features_batch 100x10", "pipeline of 100 HMGET", floor, ours, "p50 <= 0.8x, < 1500 us"))
+    return results
+
+
+def bench_writes(fs: FeatureStore, raw: redis.Redis, n: int) -> list[dict[str, Any]]:
+    values = {name: float(i) for i, name in enumerate(SCALARS)}
+    from fsredis.codec import encode_value
+
+    encoded = {name: encode_value(name, v) for name, v in values.items()}
+    results = []
+    floor, ours = paired(
+        lambda: raw.hset("bench-floor:w", mapping=encoded),
+        lambda: fs.write_features("w1", values), n,
+    )
+    results.append(row("write_features 10 scalars, versioned", "HSET 10 fields", floor, ours, "p50 <= 2x"))
+
+    rows = {f"wb{i}": values for i in range(1000)}
+    raw_rows = [(f"bench-floor:{{wb{i}}}", encoded) for i in range(1000)]
+    for _ in range(2):  # warm up
+        fs.write_features_batch(rows)
+    reps = 5
+    started = time.perf_counter()
+    for _ in range(reps):
+        pipe = raw.pipeline(transaction=False)
+        for key, mapping in raw_rows:
+            pipe.hset(key, mapping=mapping)
+        pipe.execute()
+    floor_s = (time.perf_counter() - started) / reps
+    started = time.perf_counter()
+    for _ in range(reps):
+        fs.write_features_batch(rows)
+    ours_s = (time.perf_counter() - started) / reps
+    features = 1000 * len(values)
+    results.append({
+        "operation": "write_features_batch 1000x10, versioned", "floor": "pipeline of 1000 HSET",
+        "floor_features_per_s": features / floor_s, "fsredis_features_per_s": features / ours_s,
+        "ratio_throughput": (features / ours_s) / (features / floor_s), "target": ">= 150,000 features/s",
+    })
+    raw.delete("bench-floor:w", *[key for key, _ in raw_rows])
+    return results
+
+
+async def bench_async(url: str, namespace: str, transport: str, n: int) -> dict[str, Any]:
+    raw = redis.asyncio.Redis.from_url(url)
+    keys = entity_keys(namespace, "e1")
+    async with AsyncFeatureStore(FeatureStoreConfig(redis_url=url, namespace=namespace, transport=transport,
+                                                    enable_monitoring=False)) as fs:
+        floor, ours = await paired_async(lambda: raw.hmget(keys.values, SCALARS),
+                                         lambda: fs.get_features("e1", SCALARS), n)
+    await raw.aclose()
+    return row("async get_features 1x10 scalars", "redis.asyncio HMGET", floor, ours, "p50 <= 1.2x")
+
+
+def memory(fs: FeatureStore, raw: redis.Redis) -> dict[str, Any]:
+    """Bytes Redis uses for one entity holding only a 768-dim float32 embedding."""
+    vector = np.random.default_rng(1).random(768).astype(np.float32)
+    keys = entity_keys(fs.config.namespace, "mem")
+    fs.write_features("mem", {"emb": vector})
+    fs.write_features("mem", {"emb": vector})  # one superseded version in history
+    usage = {name: raw.memory_usage(getattr(keys, name), samples=0) or 0
+             for name in ("values", "expiry", "history", "writes")}
+    return {"operation": "memory, 768-dim float32 embedding", "raw_bytes": 3072, "values_key_bytes": usage["values"],
+            "ratio_current_value": usage["values"] / 3072, "all_keys_bytes": sum(usage.values()),
+            "keys": usage, "target": "current value <= 1.3x 3,072 bytes"}
+
+
+def capacity(server_port: int, namespace: str, seconds_hint: int) -> dict[str, Any] | None:
+    """redis-benchmark: requests/s of FCALL_RO fs_get against bare HMGET, pipelined."""
+    tool = shutil.which("redis-benchmark") or shutil.which("valkey-benchmark")
+    if not tool:
+        return None
+    keys = entity_keys(namespace, "e1")
+    requests = 200_000 if seconds_hint > 1 else 50_000
+
+    def rps(*command: str) -> float:
+        out = subprocess.run([tool, "-p", str(server_port), "-n", str(requests), "-c", "20", "-P", "16", "-q",
+                              "--csv", *command], capture_output=True, text=True, check=True).stdout
+        last = [line for line in out.splitlines() if line.strip()][-1]
+        return float(last.split(",")[1].strip('"'))
+
+    bare = rps("HMGET", keys.values, *SCALARS)
+    ours = rps("FCALL_RO", "fs_get", "2", keys.values, keys.expiry, *SCALARS)
+    return {"operation": "server capacity, get 10 scalars", "tool": Path(tool).name, "hmget_rps": bare,
+            "fs_get_rps": ours, "ratio": ours / bare, "target": ">= 40% of HMGET"}
+
+
+def fmt_row(r: dict[str, Any]) -> str:
+    if "ratio_p50" in r:
+        f, o = r["floor_stats"], r["fsredis"]
+        return (f"{r['operation']:<42} {o['p50_us']:>8.1f} {o['p95_us']:>8.1f} {o['p99_us']:>8.1f}   "
+                f"{r['floor']:<24} {f['p50_us']:>8.1f} {f['p99_us']:>8.1f}   {r['ratio_p50']:>5.2f}x   {r['target']}")
+    if "ratio_throughput" in r:
+        return (f"{r['operation']:<42} {r['fsredis_features_per_s']:>26,.0f}/s   {r['floor']:<24} "
+                f"{r['floor_features_per_s']:>17,.0f}/s   {r['ratio_throughput']:>5.2f}x   {r['target']}")
+    if "ratio_current_value" in r:
+        return (f"{r['operation']:<42} values key {r['values_key_bytes']:>6} B, all keys {r['all_keys_bytes']:>6} B"
+                f"   vs raw 3,072 B   {r['ratio_current_value']:>5.2f}x   {r['target']}")
+    return (f"{r['operation']:<42} {r['fs_get_rps']:>24,.0f} rps   {'HMGET (' + r['tool'] + ')':<24} "
+            f"{r['hmget_rps']:>15,.0f} rps   {r['ratio']:>5.2f}x   {r['target']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--redis-url")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--transports", default="fcall,evalsha")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    n = 2000 if args.quick else 10000
+
+    server = None
+    url = args.redis_url
+    if not url:
+        server = EmbeddedServer(persistence=False).start()
+        url = server.url
+    namespace = "bench"
+    raw = redis.Redis.from_url(url)
+    report: dict[str, Any] = {
+        "fsredis": __version__, "python": sys.version.split()[0], "redis_py": redis.__version__,
+        "hiredis": redis.utils.HIREDIS_AVAILABLE, "machine": platform.machine(),
+        "server": raw.info("server").get("valkey_version") and f"valkey {raw.info('server')['valkey_version']}"
+        or f"redis {raw.info('server')['redis_version']}",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "iterations": n, "transports": {},
+    }
+    try:
+        for transport in args.transports.split(","):
+            config = FeatureStoreConfig(redis_url=url, namespace=namespace, transport=transport, enable_monitoring=False)
+            with FeatureStore(config) as fs:
+                if not report["transports"]:
+                    seed(fs, 200)
+                rows = bench_reads(fs, raw, n) + bench_writes(fs, raw, max(1000, n // 2))
+                rows.append(asyncio.run(bench_async(url, namespace, transport, max(1000, n // 2))))
+                report["transports"][transport] = rows
+        with FeatureStore(FeatureStoreConfig(redis_url=url, namespace=namespace)) as fs:
+            report["memory"] = memory(fs, raw)
+        if server is not None:
+            report["capacity"] = capacity(server.port, namespace, 0 if args.quick else 2)
+    finally:
+        with FeatureStore(FeatureStoreConfig(redis_url=url, namespace=namespace)) as fs:
+            for i in range(0, 1200):
+                for prefix in ("e", "w", "wb"):
+                    fs.delete_features(f"{prefix}{i}")
+            fs.delete_features("mem")
+        raw.close()
+        if server is not None:
+            server.stop()
+
+    print(f"fsredis {report['fsredis']} on {report['server']}, Python {report['python']}, redis-py "
+          f"{report['redis_py']} (hiredis {report['hiredis']}), {report['iterations']} iterations, loopback\n")
+    header = (f"{'operation':<42} {'p50':>8} {'p95':>8} {'p99':>8}   {'floor':<24} {'p50':>8} {'p99':>8}   "
+              f"{'ratio':>6}   target (us)")
+    for transport, rows in report["transports"].items():
+        print(f"transport: {transport}\n{header}")
+        for r in rows:
+            print(fmt_row(r))
+        print()
+    print(fmt_row(report["memory"]))
+    if report.get("capacity"):
+        print(fmt_row(report["capacity"]))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2))
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
