@@ -8,10 +8,9 @@ async) only execute calls, and this module is tested without Redis.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
-
-import msgpack
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
@@ -184,22 +183,28 @@ def lineage(keys: EntityKeys, name: str, limit: int) -> Call:
     return Call("fs_lineage", (keys.values, keys.expiry, keys.history), (name, limit), readonly=True)
 
 
+_RECORD_HEAD = struct.Struct("<IdddI")
+
+
 def decode_record(record: bytes) -> tuple[dict[str, Any], bytes | None]:
-    """One history record: its fields (version, timestamp, ...) and its value if retired."""
-    size = int.from_bytes(record[:4], "little")
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-    unpacker.feed(record[4 : 4 + size])
-    version, at_ms, write_id, expires_ms = unpacker.unpack()
-    meta = unpacker.unpack()
+    """One history record: its fields (version, timestamp, ...) and its value if retired.
+
+    Layout (docs/storage_format.md): uint32 n | float64 version | float64 time_ms | float64
+    expires_ms (-1: none) | uint32 w | write id (w bytes) | msgpack meta map | value (once retired);
+    n counts the bytes after itself up to the end of meta.
+    """
+    size, version, at_ms, expires_ms, id_length = _RECORD_HEAD.unpack_from(record)
+    end = 4 + size
+    meta = codec.unpack(record[_RECORD_HEAD.size + id_length : end])
     fields: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
     fields.setdefault("source", None)
     fields.update(
-        version=version,
+        version=int(version),
         timestamp=at_ms / 1000.0,
-        write_id=write_id,
+        write_id=record[_RECORD_HEAD.size : _RECORD_HEAD.size + id_length].decode(errors="replace"),
         expires_at=None if expires_ms < 0 else expires_ms / 1000.0,
     )
-    return fields, record[4 + size :] or None
+    return fields, record[end:] or None
 
 
 def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:

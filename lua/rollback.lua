@@ -3,7 +3,7 @@
 --! include: lib/to_int.lua
 --! include: lib/now_ms.lua
 --! include: lib/put_features.lua
---! include: lib/refresh_expiry.lua
+--! include: lib/settle_expiry.lua
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
 -- Roll one feature back to an earlier version: that version's value is written again as a new
@@ -56,5 +56,5 @@ local expires_at = -1
 if ttl > 0 then expires_at = now + ttl end
 local version = put_features(k, {name}, {value}, {expires_at}, now, max_versions, write_id, cmsgpack.pack(meta))[1]
 if window_ms > 0 then remember_write(k[4], write_id, now, window_ms) end
-refresh_expiry(k, now)
+settle_expiry(k, now, {expires_at})
 return version

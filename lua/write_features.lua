@@ -4,7 +4,7 @@
 --! include: lib/now_ms.lua
 --! include: lib/check_feature.lua
 --! include: lib/put_features.lua
---! include: lib/refresh_expiry.lua
+--! include: lib/settle_expiry.lua
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
 -- Write several features of one entity atomically: every feature is checked first, then all are
@@ -54,6 +54,6 @@ end
 
 local versions = put_features(k, names, values, expires, now, max_versions, write_id, meta)
 if window_ms > 0 then remember_write(k[4], write_id, now, window_ms) end
-refresh_expiry(k, now)
+settle_expiry(k, now, expires)
 table.insert(versions, 1, 1)
 return versions

@@ -414,3 +414,15 @@ def test_thousands_of_features_in_one_entity(store) -> None:
     store.write_features("wide", {f"f{i}": -i for i in range(2500)})
     assert store.get_feature_lineage("wide", "f2499")["current_version"] == 2
     assert store.delete_features("wide") == 3000
+
+
+def test_extending_the_earliest_ttl_keeps_the_feature(store) -> None:
+    store.write_features("e1", {"a": 1, "b": 2}, ttl={"a": 0.2, "b": 60})
+    store.write_features("e1", {"a": 3}, ttl=60)  # the entity's earliest expiry is now stale
+    time.sleep(0.3)
+    assert store.get_features("e1", ["a", "b"]) == {"a": 3, "b": 2}
+    assert store.get_features_batch(["e1"], ["a"]) == {"e1": {"a": 3}}
+    store.write_features("e1", {"c": 4}, ttl=0.1)
+    time.sleep(0.2)
+    store.write_features("e1", {"d": 5})  # an exact pass drops c and finds the new earliest
+    assert store.get_features("e1") == {"a": 3, "b": 2, "d": 5}

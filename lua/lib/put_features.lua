@@ -5,14 +5,20 @@
 -- k = {values, expiry, history, writes} keys of the entity; names/values/expires are parallel
 -- lists (expiry in ms since the epoch, or -1). Versions come from the counter field <name> of the
 -- history hash: 1, 2, 3, ... with no gap or repeat (the call is atomic). When max_versions > 0 a
--- record "<name>#<version>" is added:
---   uint32 LE n | msgpack [version, now_ms, write_id, expires_at_ms or -1] | meta   (n bytes)
+-- record "<name>#<version>" is added (layout in docs/storage_format.md):
+--   uint32 n | float64 version | float64 now_ms | float64 expires_ms or -1 | uint32 w | write id (w)
+--   | meta (msgpack map) -- n counts the bytes after itself up to here --
 --   | the value, appended once the version is no longer current (it lives in values until then).
--- Records older than the newest max_versions are deleted. A handful of calls, whatever the count.
+-- Records older than the newest max_versions are deleted. The history field "#keep" remembers the
+-- largest max_versions used on the entity; only when the current one is smaller are older records
+-- looked for and dropped. A handful of calls, whatever the number of features.
 local function put_features(k, names, values, expires, now, max_versions, write_id, meta)
   local rcall = redis.call
   local n = #names
+  names[n + 1] = '#keep'
   local counters = hmget_many(k[3], names)
+  names[n + 1] = nil
+  local keep = tonumber(counters[n + 1]) or 0
   local versions, history = {}, {}
   for i = 1, n do
     versions[i] = (tonumber(counters[i]) or 0) + 1
@@ -20,36 +26,30 @@ local function put_features(k, names, values, expires, now, max_versions, write_
     history[#history + 1] = versions[i]
   end
   if max_versions > 0 then
+    if max_versions > keep then
+      history[#history + 1] = '#keep'
+      history[#history + 1] = max_versions
+    end
     local previous = {}
     for i = 1, n do previous[i] = names[i] .. '#' .. (versions[i] - 1) end
     local records = hmget_many(k[3], previous)
     local current = hmget_many(k[1], names)
-    local trim, beyond = {}, {}
+    local size = 28 + #write_id + #meta
+    local trim = {}
     for i = 1, n do
       if records[i] and current[i] then
         history[#history + 1] = previous[i]
         history[#history + 1] = records[i] .. current[i]
       end
-      local head = cmsgpack.pack({versions[i], now, write_id, expires[i]}) .. meta
       history[#history + 1] = names[i] .. '#' .. versions[i]
-      history[#history + 1] = struct.pack('<I4', #head) .. head
-      local oldest = versions[i] - max_versions
-      if oldest >= 1 then
-        trim[#trim + 1] = names[i] .. '#' .. oldest
-        beyond[#beyond + 1] = names[i] .. '#' .. (oldest - 1)
-      end
+      history[#history + 1] = struct.pack('<I4dddI4c0c0', size, versions[i], now, expires[i], #write_id, write_id, meta)
+      if versions[i] > max_versions then trim[#trim + 1] = names[i] .. '#' .. (versions[i] - max_versions) end
     end
     call_chunked('HSET', k[3], history)
-    if #trim > 0 then
-      call_chunked('HDEL', k[3], trim)
-      -- Records older still exist only if max_versions was lowered: drop them too.
-      local left = hmget_many(k[3], beyond)
-      for i = 1, #left do
-        if left[i] then
-          local name, version = string.match(beyond[i], '^(.*)#(%d+)$')
-          drop_history(k[3], name, tonumber(version))
-        end
-      end
+    if #trim > 0 then call_chunked('HDEL', k[3], trim) end
+    if keep > max_versions then
+      -- max_versions was lowered since: records older than the newest max_versions may remain.
+      for i = 1, n do drop_history(k[3], names[i], versions[i] - max_versions - 1) end
     end
   else
     call_chunked('HSET', k[3], history)
