@@ -48,6 +48,12 @@ def unpack(raw: bytes) -> Any:
 
 def encode_value(name: str, value: Any, embedding_dtype: str = "float32") -> bytes:
     """Encode one feature value; raise ValidationError naming ``name`` if it cannot be stored."""
+    kind = type(value)
+    if kind is float:
+        if value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+            return _packb(value)
+    elif kind is str or kind is int or kind is bool or value is None:
+        return _pack_checked(name, value)
     if isinstance(value, np.ndarray):
         return _encode_embedding(name, value, embedding_dtype)
     if isinstance(value, (datetime, np.datetime64)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from collections import abc
 from typing import Any, Iterable, Mapping, Sequence
 
 from fsredis import codec
@@ -103,21 +104,25 @@ def write(
     meta: bytes = b"\x80",
 ) -> Call:
     """fs_write: every feature encoded here (bad values raise before anything is sent)."""
-    if not isinstance(features, Mapping) or not features:
+    if not isinstance(features, abc.Mapping) or not features:
         raise ValidationError("-", "features", "write_features takes a non-empty mapping of name -> value")
     if not isinstance(write_id, str) or not write_id:
         raise ValidationError("-", "write_id", "a write id is a non-empty string")
     args: list[Any] = [write_id, policy.max_versions, policy.dedup_window_ms, policy.max_value_bytes, meta]
-    per_feature = isinstance(ttl, Mapping)
+    per_feature = isinstance(ttl, abc.Mapping)
+    fixed_ms = None if per_feature or ttl is None else _ttl_ms("ttl", ttl)
+    encode, dtype = codec.encode_value, policy.embedding_dtype
+    scalar_ms, embedding_ms = policy.scalar_ttl_ms, policy.embedding_ttl_ms
     for name, value in features.items():
-        if not isinstance(name, str):
+        if type(name) is not str:
             raise ValidationError(repr(name), "name", "feature names are strings")
-        raw = codec.encode_value(name, value, policy.embedding_dtype)
-        chosen = ttl.get(name) if per_feature else ttl  # type: ignore[union-attr]
-        if chosen is None:
-            ttl_ms = policy.embedding_ttl_ms if codec.is_embedding(raw) else policy.scalar_ttl_ms
+        raw = encode(name, value, dtype)
+        if per_feature and ttl.get(name) is not None:  # type: ignore[union-attr]
+            ttl_ms = _ttl_ms(name, ttl[name])  # type: ignore[index]
+        elif fixed_ms is not None:
+            ttl_ms = fixed_ms
         else:
-            ttl_ms = _ttl_ms(name, chosen)
+            ttl_ms = embedding_ms if codec.is_embedding(raw) else scalar_ms
         args += (name, raw, ttl_ms)
     return Call("fs_write", tuple(keys), tuple(args))
 
@@ -166,7 +171,9 @@ def decode_batch(
 
 def check_names(names: object, what: str = "feature_names") -> list[str]:
     """A list of feature names from any iterable of strings (a lone string is refused)."""
-    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+    if type(names) is list and all(type(name) is str for name in names):
+        return names  # type: ignore[return-value]
+    if isinstance(names, (str, bytes)) or not isinstance(names, abc.Iterable):
         raise ValidationError(what, "type", f"{what} is a list of strings, got {type(names).__name__}")
     out = list(names)
     for name in out:
@@ -186,11 +193,11 @@ def lineage(keys: EntityKeys, name: str, limit: int) -> Call:
 _RECORD_HEAD = struct.Struct("<IdddI")
 
 
-def decode_record(record: bytes) -> tuple[dict[str, Any], bytes | None]:
-    """One history record: its fields (version, timestamp, ...) and its value if retired.
+def decode_record(record: bytes) -> tuple[dict[str, Any], bytes]:
+    """One history record: its fields (version, timestamp, ...) and its encoded value.
 
     Layout (docs/storage_format.md): uint32 n | float64 version | float64 time_ms | float64
-    expires_ms (-1: none) | uint32 w | write id (w bytes) | msgpack meta map | value (once retired);
+    expires_ms (-1: none) | uint32 w | write id (w bytes) | msgpack meta map | value;
     n counts the bytes after itself up to the end of meta.
     """
     size, version, at_ms, expires_ms, id_length = _RECORD_HEAD.unpack_from(record)
@@ -204,21 +211,19 @@ def decode_record(record: bytes) -> tuple[dict[str, Any], bytes | None]:
         write_id=record[_RECORD_HEAD.size : _RECORD_HEAD.size + id_length].decode(errors="replace"),
         expires_at=None if expires_ms < 0 else expires_ms / 1000.0,
     )
-    return fields, record[end:] or None
+    return fields, record[end:]
 
 
 def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
     """The lineage dict of the public API: versions newest first, each with its value."""
-    current, now_ms, current_value, current_expiry = raw[:4]
+    current, now_ms, current_expiry = raw[:3]
     versions = []
-    for record in raw[4:]:
+    for record in raw[3:]:
         fields, value = decode_record(record)
-        if value is None and fields["version"] == current and current_value is not None:
-            value = current_value
         expires_at = fields["expires_at"]
         entry = {
             "version": fields.pop("version"),
-            "value": None if value is None else codec.decode_value(value),
+            "value": codec.decode_value(value),
             "timestamp": fields.pop("timestamp"),
             "source": fields.pop("source"),
             **fields,

@@ -10,8 +10,8 @@
 -- Returns, with names: one value per name in ARGV order (nil when missing or expired);
 --         without names: a flat list name1, value1, name2, value2, ... of the live features.
 local values_key, expiry_key = KEYS[1], KEYS[2]
-if #ARGV > 0 then return read_live(values_key, expiry_key, ARGV) end
 local now = now_ms()
+if #ARGV > 0 then return read_live(values_key, expiry_key, ARGV, now) end
 local flat = redis.call('HGETALL', values_key)
 local expiry = redis.call('HGETALL', expiry_key)
 local dead = {}

@@ -11,14 +11,14 @@
 -- KEYS[3] history hash  <ns>:{<entity>}:h
 -- ARGV[1] feature name
 -- ARGV[2] limit         integer >= 1, most records returned
--- Returns {current version (0: none), server now (ms), current value or nil, its expiry (ms) or nil,
---          record N, record N-1, ...} — records as written by put_feature; trimmed ones are absent.
-local values_key, expiry_key, history_key = KEYS[1], KEYS[2], KEYS[3]
+-- Returns {current version (0: none), server now (ms), the current value's expiry (ms) or nil,
+--          record N, record N-1, ...}: records as put_features writes them; trimmed ones are absent.
+local expiry_key, history_key = KEYS[2], KEYS[3]
 local name = ARGV[1]
 if name == nil then fail('FSARG', 'fs_lineage needs a feature name') end
 local limit = to_int(ARGV[2], 'limit', 1)
 local current = tonumber(redis.call('HGET', history_key, name)) or 0
-local out = {current, now_ms(), redis.call('HGET', values_key, name), redis.call('HGET', expiry_key, name)}
+local out = {current, now_ms(), redis.call('HGET', expiry_key, name)}
 local fields = {}
 for v = current, math.max(1, current - limit + 1), -1 do fields[#fields + 1] = name .. '#' .. v end
 local records = hmget_many(history_key, fields)

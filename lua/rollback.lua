@@ -38,16 +38,11 @@ if window_ms > 0 and seen_write(k[4], write_id) then return {0, current} end
 if target > current then
   fail('FSNOTFOUND', 'feature=' .. name .. ' rule=version version ' .. target .. ' does not exist (current is ' .. current .. ')')
 end
-local value = nil
 local record = redis.call('HGET', k[3], name .. '#' .. target)
-if record then
-  local head = struct.unpack('<I4', record)
-  if #record > 4 + head then value = string.sub(record, 5 + head) end
-end
-if value == nil and target == current then value = redis.call('HGET', k[1], name) or nil end
-if value == nil then
+if not record then
   fail('FSNOTFOUND', 'feature=' .. name .. ' rule=trimmed version ' .. target .. ' is no longer kept')
 end
+local value = string.sub(record, 5 + struct.unpack('<I4', record))
 
 meta['rolled_back_from'] = target
 local ttl = ttl_scalar

@@ -7,8 +7,7 @@
 -- history hash: 1, 2, 3, ... with no gap or repeat (the call is atomic). When max_versions > 0 a
 -- record "<name>#<version>" is added (layout in docs/storage_format.md):
 --   uint32 n | float64 version | float64 now_ms | float64 expires_ms or -1 | uint32 w | write id (w)
---   | meta (msgpack map) -- n counts the bytes after itself up to here --
---   | the value, appended once the version is no longer current (it lives in values until then).
+--   | meta (msgpack map) -- n counts the bytes after itself up to here -- | the value.
 -- Records older than the newest max_versions are deleted. The history field "#keep" remembers the
 -- largest max_versions used on the entity; only when the current one is smaller are older records
 -- looked for and dropped. A handful of calls, whatever the number of features.
@@ -30,19 +29,12 @@ local function put_features(k, names, values, expires, now, max_versions, write_
       history[#history + 1] = '#keep'
       history[#history + 1] = max_versions
     end
-    local previous = {}
-    for i = 1, n do previous[i] = names[i] .. '#' .. (versions[i] - 1) end
-    local records = hmget_many(k[3], previous)
-    local current = hmget_many(k[1], names)
     local size = 28 + #write_id + #meta
     local trim = {}
     for i = 1, n do
-      if records[i] and current[i] then
-        history[#history + 1] = previous[i]
-        history[#history + 1] = records[i] .. current[i]
-      end
       history[#history + 1] = names[i] .. '#' .. versions[i]
-      history[#history + 1] = struct.pack('<I4dddI4c0c0', size, versions[i], now, expires[i], #write_id, write_id, meta)
+      history[#history + 1] = struct.pack('<I4dddI4c0c0c0', size, versions[i], now, expires[i], #write_id,
+        write_id, meta, values[i])
       if versions[i] > max_versions then trim[#trim + 1] = names[i] .. '#' .. (versions[i] - max_versions) end
     end
     call_chunked('HSET', k[3], history)

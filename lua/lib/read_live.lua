@@ -1,9 +1,9 @@
 --! include: lib/hmget_many.lua
---! include: lib/now_ms.lua
--- read_live(values_key, expiry_key, names) -> one value per name (false when missing or expired).
+-- read_live(values_key, expiry_key, names, now) -> one value per name (false when missing or
+-- expired at `now`, ms since the epoch).
 -- The values hash holds "#min", the earliest expiry of the entity's features, next to them; while
 -- it lies in the future no feature can have expired and the expiry hash is not read at all.
-local function read_live(values_key, expiry_key, names)
+local function read_live(values_key, expiry_key, names, now)
   local n = #names
   names[n + 1] = '#min'
   local values = hmget_many(values_key, names)
@@ -11,7 +11,6 @@ local function read_live(values_key, expiry_key, names)
   local earliest = values[n + 1]
   values[n + 1] = nil
   if earliest then
-    local now = now_ms()
     if tonumber(earliest) <= now then
       local expiry = hmget_many(expiry_key, names)
       for i = 1, n do

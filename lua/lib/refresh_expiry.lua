@@ -1,6 +1,5 @@
---! include: lib/retire_value.lua
 --! include: lib/call_chunked.lua
--- refresh_expiry(k, now): drop the entity's expired features (their values move into history),
+-- refresh_expiry(k, now): drop the entity's expired features (their history stays),
 -- record the earliest remaining expiry as field "#min" of the values hash (reads use it to skip
 -- the expiry hash), and make the values, expiry and history keys expire with the last live
 -- feature, or never if one has no TTL. An entity left with no value loses all four keys.
@@ -13,10 +12,7 @@ local function refresh_expiry(k, now)
   for i = 1, #flat, 2 do
     local at = tonumber(flat[i + 1])
     if at <= now then
-      local name = flat[i]
-      local version = rcall('HGET', k[3], name)
-      if version then retire_value(k[1], k[3], name, version) end
-      dead[#dead + 1] = name
+      dead[#dead + 1] = flat[i]
     else
       timed = timed + 1
       if at > latest then latest = at end
