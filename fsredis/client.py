@@ -9,6 +9,7 @@ generators with blocking I/O and returns the result; :class:`AsyncFeatureStore` 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from time import perf_counter
@@ -56,6 +57,11 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     retry_module = redis.asyncio.retry if asyncio else redis.retry
     options = config.redis_options()
     options.update(decode_responses=False, retry=_retry(retry_module, config))
+    if config.cluster:
+        options.pop("timeout", None)  # a BlockingConnectionPool setting
+        if config.redis_url:
+            return module.RedisCluster.from_url(config.redis_url, **options)
+        return module.RedisCluster(host=config.redis_host, port=config.redis_port, **options)
     if config.redis_url:
         pool = module.BlockingConnectionPool.from_url(config.redis_url, **options)
     else:
@@ -93,6 +99,10 @@ class _Operations:
         self._library_checked = False
         self._owns_pool = client is None
         self._redis = client if client is not None else make_redis(config, self._is_async)
+        self._cluster = config.cluster
+        # What the drivers call with a command tuple: on a cluster, routed to the node of the
+        # call's key by us (redis-py would ask the server for the keys of every FCALL).
+        self._execute = self._routed if config.cluster else self._redis.execute_command
 
     _is_async = False
 
@@ -243,8 +253,7 @@ class _Operations:
             requested = sum(len(found) for found in result.values())
         else:
             names = commands.check_names(feature_names)
-            step = commands.BATCH_ENTITIES_PER_CALL
-            chunks = [(ids[i : i + step], keys[i : i + step]) for i in range(0, len(ids), step)] if names else []
+            chunks = commands.batch_groups(ids, keys, self._cluster) if names else []
             calls = [commands.get_batch(k, names) for _, k in chunks]
             if len(calls) == 1:
                 replies = [(yield from self._send(calls[0]))]
@@ -314,6 +323,9 @@ class _Operations:
             name = "valkey" if "valkey_version" in info else "redis"
             report["server"] = {"name": name, "version": info.get(f"{name}_version", info.get("redis_version"))}
             loaded = yield from self._send(commands.version())
+            if isinstance(loaded, dict):  # a cluster: the version of every primary
+                found = {v.decode() for v in loaded.values()}
+                loaded = found.pop() if len(found) == 1 else ", ".join(sorted(found))
             report["library_version"] = loaded.decode() if isinstance(loaded, bytes) else loaded
             report["status"] = "healthy" if report["library_version"] == self.library.version else "degraded"
         except FeatureStoreError as exc:
@@ -350,6 +362,9 @@ class _Operations:
                     if not Transport.is_missing(exc):
                         raise
                     loaded = None
+                if isinstance(loaded, dict):  # a cluster: one reply per primary, all must match
+                    found = set(loaded.values())
+                    loaded = found.pop() if len(found) == 1 else None
                 if loaded is not None and loaded.decode() == self.library.version:
                     self._library_checked = True
                     return self.library.version
@@ -395,6 +410,16 @@ class _Operations:
             raise translate(exc) from exc
         return [translate(r) if isinstance(r, RedisError) else r for r in replies]
 
+    def _target(self, command: tuple[Any, ...]) -> Any:
+        key = Transport.routing_key(command)
+        if key is not None:
+            return self._redis.get_node_from_key(key)
+        # Explicit nodes: redis-py's asyncio cluster ignores node flags such as PRIMARIES here.
+        return self._redis.get_primaries() if Transport.everywhere(command) else self._redis.get_random_node()
+
+    def _routed(self, *command: Any) -> Any:
+        return self._redis.execute_command(*command, target_nodes=self._target(command))
+
     def _observe(self, operation: str, started: float, ok: bool) -> None:
         if self._monitor and operation:
             self._metrics.observe(operation, perf_counter() - started, ok)
@@ -427,7 +452,7 @@ class FeatureStore(_Operations):
 
     def _run(self, operation: str, steps: Operation) -> Any:
         started = perf_counter()
-        execute = self._redis.execute_command
+        execute = self._execute
         try:
             request = next(steps)
             while True:
@@ -445,16 +470,35 @@ class FeatureStore(_Operations):
             raise
 
     def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
+        if self._cluster:
+            return self._cluster_pipeline(wire)
         pipe = self._redis.pipeline(transaction=False)
         for command in wire:
             pipe.execute_command(*command)
         return pipe.execute(raise_on_error=False)
 
+    def _cluster_pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
+        # One plain pipeline per node (a cluster pipeline would look up the keys of each FCALL).
+        replies: list[Any] = [None] * len(wire)
+        by_node: dict[str, list[int]] = {}
+        nodes = {}
+        for i, command in enumerate(wire):
+            node = self._target(command)
+            nodes[node.name] = node
+            by_node.setdefault(node.name, []).append(i)
+        for name, positions in by_node.items():
+            pipe = self._redis.get_redis_connection(nodes[name]).pipeline(transaction=False)
+            for i in positions:
+                pipe.execute_command(*wire[i])
+            for i, reply in zip(positions, pipe.execute(raise_on_error=False)):
+                replies[i] = reply
+        return replies
+
     def close(self) -> None:
         """Close the connections, and stop the embedded server if this store owns one."""
         try:
             self._redis.close()
-            if self._owns_pool:
+            if self._owns_pool and not self._cluster:
                 self._redis.connection_pool.disconnect()
         finally:
             if self._server is not None:
@@ -474,7 +518,7 @@ class AsyncFeatureStore(_Operations):
 
     async def _run(self, operation: str, steps: Operation) -> Any:  # type: ignore[override]
         started = perf_counter()
-        execute = self._redis.execute_command
+        execute = self._execute
         try:
             request = next(steps)
             while True:
@@ -492,6 +536,8 @@ class AsyncFeatureStore(_Operations):
             raise
 
     async def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
+        if self._cluster:  # concurrent calls, each routed to its node
+            return list(await asyncio.gather(*(self._routed(*c) for c in wire), return_exceptions=True))
         pipe = self._redis.pipeline(transaction=False)
         for command in wire:
             pipe.execute_command(*command)
@@ -500,7 +546,10 @@ class AsyncFeatureStore(_Operations):
     async def close(self) -> None:
         """Close the connections, and stop the embedded server if this store owns one."""
         try:
-            await self._redis.aclose(close_connection_pool=self._owns_pool)
+            if self._cluster:
+                await self._redis.aclose()
+            else:
+                await self._redis.aclose(close_connection_pool=self._owns_pool)
         finally:
             if self._server is not None:
                 self._server.stop()

@@ -158,6 +158,26 @@ def get_batch(entity_keys: Iterable[EntityKeys], names: Sequence[str]) -> Call:
     return Call("fs_get_batch", tuple(flat), tuple(names), readonly=True)
 
 
+def batch_groups(
+    ids: Sequence[str], keys: Sequence[EntityKeys], cluster: bool
+) -> list[tuple[list[str], list[EntityKeys]]]:
+    """Split a batch read into calls: chunks of BATCH_ENTITIES_PER_CALL entities; on a cluster,
+    also one group per hash slot, since every key of one Lua call must share a slot."""
+    step = BATCH_ENTITIES_PER_CALL
+    if not cluster:
+        return [(list(ids[i : i + step]), list(keys[i : i + step])) for i in range(0, len(ids), step)]
+    slots: dict[int, tuple[list[str], list[EntityKeys]]] = {}
+    for entity_id, entity in zip(ids, keys):
+        group = slots.setdefault(entity.slot, ([], []))
+        group[0].append(entity_id)
+        group[1].append(entity)
+    return [
+        (group_ids[i : i + step], group_keys[i : i + step])
+        for group_ids, group_keys in slots.values()
+        for i in range(0, len(group_ids), step)
+    ]
+
+
 def decode_batch(
     entity_ids: Sequence[str], names: Sequence[str], raw: list[list[bytes | None]]
 ) -> dict[str, dict[str, Any]]:

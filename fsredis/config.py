@@ -33,6 +33,8 @@ class FeatureStoreConfig:
     """Use TLS (``rediss://`` in ``redis_url`` does the same)."""
     ssl_ca_certs: str | None = None
     """CA bundle to verify the server's certificate with, when TLS is on."""
+    cluster: bool = False
+    """Talk to a Redis Cluster; ``redis_url`` (or host/port) names any of its nodes."""
 
     namespace: str = "fs"
     """Prefix of every key, so several stores (or tests) can share a server."""

@@ -168,11 +168,12 @@ def build(root: Traversable, package_version: str) -> Library:
 
 
 def lua_root() -> Traversable:
-    """The ``lua/`` folder: installed as ``fsredis.lua``, or beside the package in a checkout."""
-    try:
-        return resources.files("fsredis.lua")
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "lua"
+    """The ``lua/`` folder: beside the package in a source checkout, else installed as
+    ``fsredis.lua`` (the checkout wins, so it never runs another installation's Lua)."""
+    checkout = Path(__file__).resolve().parent.parent / "lua"
+    if (checkout / "write_features.lua").is_file():
+        return checkout
+    return resources.files("fsredis.lua")
 
 
 @functools.cache

@@ -19,6 +19,9 @@ from fsredis.commands import Call
 from fsredis.library import Library
 
 
+_KEYED = frozenset({"FCALL", "FCALL_RO", "EVALSHA", "EVALSHA_RO"})
+
+
 class Transport:
     """Turns calls into command tuples; knows how to recognise and repair a missing library."""
 
@@ -33,6 +36,18 @@ class Transport:
             return ("FCALL_RO" if call.readonly else "FCALL", call.function, len(call.keys), *call.keys, *call.args)
         sha = self.library.shas[call.function]
         return ("EVALSHA_RO" if call.readonly else "EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+
+    @staticmethod
+    def routing_key(command: tuple[Any, ...]) -> str | None:
+        """The first key of a library call (what a cluster routes it by), else None."""
+        if command[0] in _KEYED and command[2]:
+            return command[3]  # type: ignore[no-any-return]
+        return None
+
+    @staticmethod
+    def everywhere(command: tuple[Any, ...]) -> bool:
+        """True for commands every primary of a cluster must run (library loading, its version)."""
+        return command[0] in ("FUNCTION", "SCRIPT") or command[:2] == ("FCALL_RO", "fs_version")
 
     @staticmethod
     def is_missing(error: BaseException) -> bool:

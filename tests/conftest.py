@@ -136,3 +136,49 @@ def entity_keys_in(server: EmbeddedServer, namespace: str) -> list[bytes]:
     """Every key of a namespace (tests only; SCAN, never on a hot path)."""
     with server.client() as client:
         return sorted(client.scan_iter(match=f"{namespace}:*"))
+
+
+class LocalCluster:
+    """A 3-primary Valkey cluster on loopback, made from embedded servers."""
+
+    def __init__(self, size: int = 3) -> None:
+        import subprocess
+        import time
+        from pathlib import Path
+
+        from fsredis.embedded import free_port
+
+        self.nodes: list[EmbeddedServer] = []
+        try:
+            for _ in range(size):
+                args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--cluster-port", str(free_port()))
+                self.nodes.append(EmbeddedServer(persistence=False, extra_args=args).start())
+            cli = str(Path(default_binary()).with_name("valkey-cli"))
+            subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                            "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+            deadline = time.monotonic() + 30
+            for node in self.nodes:
+                with node.client() as client:
+                    while client.cluster("info")["cluster_state"] != "ok":
+                        if time.monotonic() > deadline:
+                            raise RuntimeError("the cluster did not become ready")
+                        time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    cluster = LocalCluster()
+    yield cluster
+    cluster.stop()
