@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import uuid
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generator, Iterable, Mapping, Sequence
@@ -31,6 +32,9 @@ from fsredis.transport import Transport
 
 if TYPE_CHECKING:
     from fsredis.embedded import EmbeddedServer
+
+ENTITY_KEY_CACHE = 4096
+"""Entity ids whose key names a client keeps at hand."""
 
 Operation = Generator[Any, Any, Any]
 """An operation: yields a command tuple (or a list of them, for a pipeline), receives replies."""
@@ -94,9 +98,10 @@ class _Operations:
         self._policy = Policy.from_config(config)
         self._metrics = Metrics()
         self._monitor = config.enable_monitoring
-        self._namespace = config.namespace
         self._server = server
         self._library_checked = False
+        # Entity id -> its keys, for the ids seen most recently (hot entities skip the id check).
+        self._keys = functools.lru_cache(maxsize=ENTITY_KEY_CACHE)(functools.partial(entity_keys, config.namespace))
         self._owns_pool = client is None
         self._redis = client if client is not None else make_redis(config, self._is_async)
         self._cluster = config.cluster
@@ -118,9 +123,6 @@ class _Operations:
 
     def _run(self, operation: str, steps: Operation) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    def _keys(self, entity_id: object) -> Any:
-        return entity_keys(self._namespace, entity_id)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -451,7 +453,7 @@ class FeatureStore(_Operations):
     ``FeatureStore.embedded()`` starts a private Valkey for demos, notebooks and tests."""
 
     def _run(self, operation: str, steps: Operation) -> Any:
-        started = perf_counter()
+        started = perf_counter() if self._monitor else 0.0
         execute = self._execute
         try:
             request = next(steps)
@@ -517,7 +519,7 @@ class AsyncFeatureStore(_Operations):
     _is_async = True
 
     async def _run(self, operation: str, steps: Operation) -> Any:  # type: ignore[override]
-        started = perf_counter()
+        started = perf_counter() if self._monitor else 0.0
         execute = self._execute
         try:
             request = next(steps)

@@ -11,7 +11,7 @@ import math
 import struct
 from dataclasses import dataclass
 from collections import abc
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
@@ -26,9 +26,8 @@ TTL = float | None | Mapping[str, float | None]
 """A per-call TTL: seconds for every feature, or a map of feature name to seconds."""
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One call of a library function."""
+class Call(NamedTuple):
+    """One call of a library function (a NamedTuple: cheap to build on the hot path)."""
 
     function: str
     keys: tuple[str, ...]
@@ -36,8 +35,7 @@ class Call:
     readonly: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(NamedTuple):
     """A plain Redis command (PING, INFO, ...)."""
 
     args: tuple[Any, ...]
