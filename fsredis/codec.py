@@ -74,6 +74,18 @@ def decode_value(raw: bytes) -> Any:
     return np.frombuffer(raw, dtype=_DTYPES[tag], offset=4)
 
 
+def decode_values(raws: list[bytes]) -> list[Any]:
+    """Decode many stored values at once: the msgpack ones in one ``unpackb`` of an array
+    made by joining them (stored values are whole msgpack objects, checked on write), the tagged
+    ones one by one."""
+    plain = [raw for raw in raws if raw[0] != _TAG]
+    decoded = msgpack.unpackb(b"\xdd" + len(plain).to_bytes(4, "big") + b"".join(plain), raw=False)
+    if len(plain) == len(raws):
+        return decoded  # type: ignore[no-any-return]
+    untagged = iter(decoded)
+    return [decode_value(raw) if raw[0] == _TAG else next(untagged) for raw in raws]
+
+
 def is_embedding(raw: bytes) -> bool:
     """True when ``raw`` holds an embedding."""
     return raw[:2] == b"\xc1e"

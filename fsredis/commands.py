@@ -142,10 +142,26 @@ def get(keys: EntityKeys, names: Sequence[str] | None) -> Call:
 
 def decode_get(names: Sequence[str] | None, raw: list[bytes | None]) -> dict[str, Any]:
     """Name -> value of the features found; missing and expired ones are absent."""
-    decode = codec.decode_value
     if names is None:
-        return {raw[i].decode(): decode(raw[i + 1]) for i in range(0, len(raw), 2)}  # type: ignore[union-attr]
-    return {name: decode(value) for name, value in zip(names, raw) if value is not None}
+        return dict(zip((name.decode() for name in raw[::2]), codec.decode_values(raw[1::2])))  # type: ignore[union-attr]
+    return decode_rows(names, raw, 1)[0]
+
+
+def decode_rows(names: Sequence[str], flat: list[bytes | None], rows: int) -> list[dict[str, Any]]:
+    """``rows`` dicts of name -> value from ``flat``, ``len(names)`` replies per row (None: absent).
+    All values are decoded in one go (codec.decode_values), the rows then cut from the result."""
+    width = len(names)
+    present: list[bool] | None = None
+    if None in flat:
+        present = [value is not None for value in flat]
+        flat = [b"\xc0" if value is None else value for value in flat]
+    decoded = codec.decode_values(flat)  # type: ignore[arg-type]
+    if present is None:
+        return [dict(zip(names, decoded[i : i + width])) for i in range(0, rows * width, width)]
+    return [
+        {name: value for name, value, here in zip(names, decoded[i : i + width], present[i : i + width]) if here}
+        for i in range(0, rows * width, width)
+    ]
 
 
 def get_batch(entity_keys: Iterable[EntityKeys], names: Sequence[str]) -> Call:
@@ -180,11 +196,8 @@ def decode_batch(
     entity_ids: Sequence[str], names: Sequence[str], raw: list[list[bytes | None]]
 ) -> dict[str, dict[str, Any]]:
     """Entity id -> (name -> value) for each entity of one fs_get_batch call."""
-    decode = codec.decode_value
-    return {
-        entity_id: {name: decode(value) for name, value in zip(names, values) if value is not None}
-        for entity_id, values in zip(entity_ids, raw)
-    }
+    flat = [value for values in raw for value in values]
+    return dict(zip(entity_ids, decode_rows(names, flat, len(raw))))
 
 
 def check_names(names: object, what: str = "feature_names") -> list[str]:

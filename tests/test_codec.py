@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fsredis import ValidationError
-from fsredis.codec import EMBEDDING_F16, EMBEDDING_F32, TIMESTAMP, decode_value, encode_value, is_embedding
+from fsredis.codec import EMBEDDING_F16, EMBEDDING_F32, TIMESTAMP, decode_value, decode_values, encode_value, is_embedding
 
 scalars = st.one_of(
     st.none(),
@@ -109,3 +109,16 @@ def test_non_finite_floats_are_refused(value) -> None:
     with pytest.raises(ValidationError) as caught:
         encode_value("x", value)
     assert (caught.value.feature, caught.value.rule) == ("x", "finite")
+
+
+@given(st.lists(st.one_of(values, st.just(np.arange(3, dtype=np.float32)),
+                          st.just(datetime(2026, 1, 1, tzinfo=timezone.utc))), max_size=30))
+def test_decoding_many_values_at_once_matches_one_by_one(items) -> None:
+    raws = [encode_value("f", item) for item in items]
+    together = decode_values(raws)
+    assert len(together) == len(items)
+    for one, many in zip((decode_value(raw) for raw in raws), together):
+        if isinstance(one, np.ndarray):
+            np.testing.assert_array_equal(one, many)
+        else:
+            assert one == many and type(one) is type(many)
