@@ -11,7 +11,8 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -184,7 +185,7 @@ def info_command(args: argparse.Namespace) -> int:
         namespace = fs.config.namespace
         print(f"server:   {health.get('server')}  ping {health.get('ping_ms', 0):.2f} ms")
         print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
-        entities, sampled = 0, []
+        entities, sampled = 0, list[bytes]()
         for key in client.scan_iter(match=f"{namespace}:{{*}}:v", count=1000):
             entities += 1
             if len(sampled) < args.sample:

@@ -14,7 +14,8 @@ import dataclasses
 import functools
 import uuid
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Generator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Iterable, Mapping, Sequence
 
 import redis
 import redis.asyncio
@@ -85,7 +86,7 @@ class _Operations:
         config: FeatureStoreConfig | None = None,
         *,
         client: Any = None,
-        server: "EmbeddedServer | None" = None,
+        server: EmbeddedServer | None = None,
         **overrides: Any,
     ) -> None:
         if config is None:
@@ -117,7 +118,7 @@ class _Operations:
         return self._redis
 
     @property
-    def server(self) -> "EmbeddedServer | None":
+    def server(self) -> EmbeddedServer | None:
         """The embedded server this store owns, if it was made by ``embedded()``."""
         return self._server
 
@@ -181,7 +182,7 @@ class _Operations:
         if not calls:
             return True
         replies = yield from self._send_many(calls)
-        failed = {e: r for e, r in zip(ids, replies) if isinstance(r, Exception)}
+        failed = {e: r for e, r in zip(ids, replies) if isinstance(r, FeatureStoreError)}
         if failed:
             raise BatchWriteError(failed, [e for e in ids if e not in failed])
         return True
@@ -506,7 +507,7 @@ class FeatureStore(_Operations):
             if self._server is not None:
                 self._server.stop()
 
-    def __enter__(self) -> "FeatureStore":
+    def __enter__(self) -> FeatureStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -556,7 +557,7 @@ class AsyncFeatureStore(_Operations):
             if self._server is not None:
                 self._server.stop()
 
-    async def __aenter__(self) -> "AsyncFeatureStore":
+    async def __aenter__(self) -> AsyncFeatureStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -11,7 +11,8 @@ import math
 import struct
 from dataclasses import dataclass
 from collections import abc
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
@@ -54,7 +55,7 @@ class Policy:
     history_limit: int
 
     @classmethod
-    def from_config(cls, config: FeatureStoreConfig) -> "Policy":
+    def from_config(cls, config: FeatureStoreConfig) -> Policy:
         return cls(
             scalar_ttl_ms=_ttl_ms("default_ttl", config.default_ttl),
             embedding_ttl_ms=_ttl_ms("embedding_ttl", config.embedding_ttl),
@@ -108,7 +109,7 @@ def write(
         raise ValidationError("-", "write_id", "a write id is a non-empty string")
     args: list[Any] = [write_id, policy.max_versions, policy.dedup_window_ms, policy.max_value_bytes, meta]
     per_feature = isinstance(ttl, abc.Mapping)
-    fixed_ms = None if per_feature or ttl is None else _ttl_ms("ttl", ttl)
+    fixed_ms = None if per_feature or ttl is None else _ttl_ms("ttl", ttl)  # type: ignore[arg-type]
     encode, dtype = codec.encode_value, policy.embedding_dtype
     scalar_ms, embedding_ms = policy.scalar_ttl_ms, policy.embedding_ttl_ms
     for name, value in features.items():
@@ -143,7 +144,7 @@ def get(keys: EntityKeys, names: Sequence[str] | None) -> Call:
 def decode_get(names: Sequence[str] | None, raw: list[bytes | None]) -> dict[str, Any]:
     """Name -> value of the features found; missing and expired ones are absent."""
     if names is None:
-        return dict(zip((name.decode() for name in raw[::2]), codec.decode_values(raw[1::2])))  # type: ignore[union-attr]
+        return dict(zip((name.decode() for name in raw[::2]), codec.decode_values(raw[1::2])))  # type: ignore[union-attr,arg-type]
     return decode_rows(names, raw, 1)[0]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from fsredis.keys import check_namespace
 
@@ -86,7 +87,7 @@ class FeatureStoreConfig:
             raise ValueError("retries and dedup_window must be >= 0, max_value_bytes and max_connections >= 1")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "FeatureStoreConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> FeatureStoreConfig:
         """Build a config from ``FSREDIS_*`` variables (e.g. ``FSREDIS_REDIS_URL``,
         ``FSREDIS_DEFAULT_TTL=none``), then ``overrides``; unset fields keep their defaults."""
         environ = os.environ if environ is None else environ

@@ -111,7 +111,7 @@ class EmbeddedServer:
         """The server's own version line (``valkey-server --version``)."""
         return subprocess.run([self.binary, "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
-    def start(self) -> "EmbeddedServer":
+    def start(self) -> EmbeddedServer:
         """Start the server (on a free port unless one was given) and wait until it is ready."""
         if self.running:
             return self
@@ -135,7 +135,7 @@ class EmbeddedServer:
         if self._owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def restart(self) -> "EmbeddedServer":
+    def restart(self) -> EmbeddedServer:
         """Stop and start again on the same port and data directory."""
         self._terminate()
         return self.start()
@@ -153,6 +153,7 @@ class EmbeddedServer:
 
     def client(self) -> redis.Redis:
         """A plain redis-py client of this server (bytes replies)."""
+        assert self.port is not None, "the server has not been started"
         return redis.Redis(host=self.host, port=self.port)
 
     def _spawn(self) -> None:
@@ -176,7 +177,7 @@ class EmbeddedServer:
         )
 
     def _wait_ready(self) -> bool:
-        assert self._process is not None
+        assert self._process is not None and self.port is not None
         deadline = time.monotonic() + self.startup_timeout
         probe = redis.Redis(host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1)
         try:
@@ -202,7 +203,7 @@ class EmbeddedServer:
         except OSError:
             return "(no log)"
 
-    def __enter__(self) -> "EmbeddedServer":
+    def __enter__(self) -> EmbeddedServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -124,7 +124,7 @@ def build(root: Traversable, package_version: str) -> Library:
     commands = [c for c in commands if c.function]
     if not commands:
         raise LibraryError("no Lua command files found")
-    names = [c.function for c in commands]
+    names = [c.function for c in commands if c.function]
     if len(set(names)) != len(names):
         raise LibraryError(f"two Lua files register the same function: {sorted(names)}")
 

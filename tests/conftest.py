@@ -13,7 +13,8 @@ import inspect
 import itertools
 import os
 import shutil
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
