@@ -103,3 +103,29 @@ def test_a_write_resent_after_a_timeout_makes_one_version(own_server, transport_
     lineage = store.get_feature_lineage("e1", "x")
     assert lineage["current_version"] == 2  # ... and made exactly one version
     assert [v["value"] for v in lineage["versions"]] == [1, 0]
+
+
+def test_async_callers_wait_for_a_free_connection(own_server) -> None:
+    import asyncio
+
+    from fsredis import AsyncFeatureStore
+
+    async def scenario() -> None:
+        config = FeatureStoreConfig(redis_url=own_server.url, max_connections=2, pool_timeout=0.2)
+        async with AsyncFeatureStore(config) as store:
+            await store.write_features("e1", {"a": 1})
+            assert await asyncio.gather(*(store.get_features("e1", ["a"]) for _ in range(50))) == [{"a": 1}] * 50
+            busy = threading.Thread(target=_busy, args=(own_server, int(_spin_rate(own_server) * 0.8)))
+            busy.start()
+            await asyncio.sleep(0.1)
+            try:
+                waiting = [asyncio.ensure_future(store.get_features("e1", ["a"])) for _ in range(3)]
+                results = await asyncio.gather(*waiting, return_exceptions=True)
+            finally:
+                busy.join()
+            assert sum(isinstance(r, StoreUnavailable) for r in results) == 1  # the third found no slot
+            assert [r for r in results if not isinstance(r, Exception)] == [{"a": 1}, {"a": 1}]
+            pool = store.redis.connection_pool  # never more connections than max_connections
+            assert len(pool._available_connections) + len(pool._in_use_connections) <= 2
+
+    asyncio.run(scenario())
