@@ -139,6 +139,14 @@ def test_features_must_be_a_non_empty_mapping(store, features) -> None:
         store.write_features("e1", features)
 
 
+def test_lineage_and_rollback_need_string_names(store) -> None:
+    with pytest.raises(ValidationError) as caught:
+        store.get_feature_lineage("e1", 5)
+    assert caught.value.rule == "name"
+    with pytest.raises(ValidationError):
+        store.rollback_feature("e1", None, 1)
+
+
 def test_feature_names_must_be_a_list(store) -> None:
     with pytest.raises(ValidationError):
         store.get_features("e1", "price")
