@@ -25,7 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from fsredis import commands
 from fsredis.commands import TTL, Call, Command, Policy
 from fsredis.config import FeatureStoreConfig
-from fsredis.errors import BatchWriteError, FeatureStoreError, StoreUnavailable, ValidationError, translate
+from fsredis.errors import BatchWriteError, FeatureStoreError, StoreUnavailable, translate
 from fsredis.keys import check_entity_id, entity_keys
 from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics
@@ -285,10 +285,7 @@ class _Operations:
         return self._run("get_feature_lineage", self._lineage(entity_id, feature_name, limit))
 
     def _lineage(self, entity_id, name, limit) -> Operation:  # type: ignore[no-untyped-def]
-        keys = self._keys(entity_id)
-        if not isinstance(name, str):
-            raise ValidationError(repr(name), "name", "feature names are strings")
-        call = commands.lineage(keys, name, limit or self._policy.history_limit)
+        call = commands.lineage(self._keys(entity_id), name, limit or self._policy.history_limit)
         return commands.decode_lineage(entity_id, name, (yield from self._send(call)))
 
     def export_features(

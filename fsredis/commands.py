@@ -109,6 +109,9 @@ def write(
         raise ValidationError("-", "write_id", "a write id is a non-empty string")
     args: list[Any] = [write_id, policy.max_versions, policy.dedup_window_ms, policy.max_value_bytes, meta]
     per_feature = isinstance(ttl, abc.Mapping)
+    if per_feature and not set(ttl).issubset(features):  # type: ignore[arg-type]
+        strays = sorted(map(str, set(ttl) - set(features)))  # type: ignore[arg-type]
+        raise ValidationError(strays[0], "ttl", f"the ttl map names features not in this write: {strays}")
     fixed_ms = None if per_feature or ttl is None else _ttl_ms("ttl", ttl)  # type: ignore[arg-type]
     encode, dtype = codec.encode_value, policy.embedding_dtype
     scalar_ms, embedding_ms = policy.scalar_ttl_ms, policy.embedding_ttl_ms
@@ -202,16 +205,25 @@ def decode_batch(
 
 
 def check_names(names: object, what: str = "feature_names") -> list[str]:
-    """A list of feature names from any iterable of strings (a lone string is refused)."""
-    if type(names) is list and all(type(name) is str for name in names):
+    """A list of names from any iterable of strings (a lone string is refused). Feature names
+    with '#' are refused too: no feature can have one, and the entity's bookkeeping fields do."""
+    if type(names) is list and all(type(name) is str and "#" not in name for name in names):
         return names  # type: ignore[return-value]
     if isinstance(names, (str, bytes)) or not isinstance(names, abc.Iterable):
         raise ValidationError(what, "type", f"{what} is a list of strings, got {type(names).__name__}")
     out = list(names)
     for name in out:
-        if not isinstance(name, str):
-            raise ValidationError(repr(name), "name", "feature names are strings")
+        check_name(name)
     return out
+
+
+def check_name(name: object) -> str:
+    """``name`` if it can name a feature in a read, lineage, rollback or delete."""
+    if not isinstance(name, str):
+        raise ValidationError(repr(name), "name", "feature names are strings")
+    if "#" in name:
+        raise ValidationError(name, "name", "'#' is reserved and never part of a feature name")
+    return name
 
 
 # -- lineage and rollback ----------------------------------------------------------------------
@@ -219,6 +231,7 @@ def check_names(names: object, what: str = "feature_names") -> list[str]:
 
 def lineage(keys: EntityKeys, name: str, limit: int) -> Call:
     """fs_lineage: the newest ``limit`` history records of one feature."""
+    check_name(name)
     return Call("fs_lineage", (keys.values, keys.expiry, keys.history), (name, limit), readonly=True)
 
 
@@ -275,8 +288,7 @@ def rollback(
     keys: EntityKeys, name: str, version: int, policy: Policy, *, write_id: str, meta: bytes
 ) -> Call:
     """fs_rollback of ``name`` to ``version``, appended as a new version."""
-    if not isinstance(name, str):
-        raise ValidationError(repr(name), "name", "feature names are strings")
+    check_name(name)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationError(name, "version", f"versions are integers >= 1, got {version!r}")
     args = (

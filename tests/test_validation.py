@@ -177,3 +177,27 @@ def test_batch_write_reports_entities_refused_by_the_server(store) -> None:
     assert isinstance(caught.value.errors["b"], ValidationError)
     assert caught.value.written == ["a", "c"]
     assert store.get_features_batch(["a", "b", "c"], ["x"]) == {"a": {"x": 1}, "b": {}, "c": {"x": 3}}
+
+
+@pytest.mark.parametrize("name", ["#min", "#keep", "price#1"])
+def test_reserved_names_are_refused_on_every_path(store, name) -> None:
+    store.write_features("e1", {"price": 1.0}, ttl=60)
+    store.write_features("e1", {"price": 2.0}, ttl=60)
+    for call in (
+        lambda: store.get_features("e1", [name]),
+        lambda: store.get_features_batch(["e1"], ["price", name]),
+        lambda: store.get_feature_lineage("e1", name),
+        lambda: store.rollback_feature("e1", name, 1),
+        lambda: store.delete_features("e1", [name]),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            call()
+        assert (caught.value.feature, caught.value.rule) == (name, "name")
+    assert store.get_features("e1") == {"price": 2.0}
+
+
+def test_a_ttl_for_a_feature_not_written_is_refused(store, server, config) -> None:
+    with pytest.raises(ValidationError) as caught:
+        store.write_features("e1", {"price": 1.0}, ttl={"prcie": 60})
+    assert (caught.value.feature, caught.value.rule) == ("prcie", "ttl")
+    assert entity_keys_in(server, config.namespace) == []
