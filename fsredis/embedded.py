@@ -67,7 +67,7 @@ class EmbeddedServer:
     """One server process. ``start()`` returns once it answers PING; ``stop()`` ends it.
 
     ``persistence=False`` runs without AOF or RDB: a restart loses everything, including the
-    loaded Functions library (useful to test recovery).
+    loaded Functions library (useful to test recovery). ``password`` sets ``requirepass``.
     """
 
     def __init__(
@@ -78,6 +78,7 @@ class EmbeddedServer:
         persistence: bool = True,
         binary: str | None = None,
         startup_timeout: float = 15.0,
+        password: str | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.host = "127.0.0.1"
@@ -85,6 +86,7 @@ class EmbeddedServer:
         self.persistence = persistence
         self.binary = binary or default_binary()
         self.startup_timeout = startup_timeout
+        self.password = password
         self.extra_args = tuple(extra_args)
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="fsredis-"))
@@ -154,7 +156,7 @@ class EmbeddedServer:
     def client(self) -> redis.Redis:
         """A plain redis-py client of this server (bytes replies)."""
         assert self.port is not None, "the server has not been started"
-        return redis.Redis(host=self.host, port=self.port)
+        return redis.Redis(host=self.host, port=self.port, password=self.password)
 
     def _spawn(self) -> None:
         args = [
@@ -166,6 +168,7 @@ class EmbeddedServer:
             "--save", "",
             "--appendonly", "yes" if self.persistence else "no",
             "--logfile", str(self.log_path),
+            *(("--requirepass", self.password) if self.password else ()),
             *self.extra_args,
         ]
         self._process = subprocess.Popen(
@@ -179,7 +182,8 @@ class EmbeddedServer:
     def _wait_ready(self) -> bool:
         assert self._process is not None and self.port is not None
         deadline = time.monotonic() + self.startup_timeout
-        probe = redis.Redis(host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        probe = redis.Redis(host=self.host, port=self.port, password=self.password,
+                            socket_timeout=1, socket_connect_timeout=1)
         try:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:

@@ -106,8 +106,15 @@ def from_reply(message: str) -> FeatureStoreError | None:
 def translate(exc: BaseException) -> FeatureStoreError:
     """The FeatureStoreError for an exception raised by redis-py (chained to it)."""
     error: FeatureStoreError
-    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
+    if isinstance(exc, redis_errors.AuthenticationError):
+        error = StoreUnavailable(f"Redis refused the credentials (username/password): {exc}")
+    elif isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
         error = StoreUnavailable(f"Redis is unreachable: {exc}")
+    elif isinstance(exc, redis_errors.NoPermissionError):
+        error = LibraryError(
+            f"the Redis user lacks a permission ({exc}); installing the library needs FUNCTION "
+            "(and SCRIPT for evalsha): run `fsredis load-functions` as an admin user once"
+        )
     else:
         error = from_reply(str(exc)) or FeatureStoreError(f"Redis replied: {exc}")
     error.__cause__ = exc
