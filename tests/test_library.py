@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,19 @@ def test_every_lua_file_has_a_contract_header() -> None:
         assert code.startswith("-- "), f"{path} should open with a comment saying what it does"
         if path.parent == root and path.name != "version.lua":
             assert "KEYS[" in code and "Returns" in code, f"{path} lacks its KEYS/ARGV/Returns contract"
+
+
+@pytest.mark.skipif(not shutil.which("luacheck"), reason="luacheck is not installed (.ci/run installs lua-check)")
+def test_bundled_lua_passes_luacheck(tmp_path) -> None:
+    """Lint what the server runs: the Functions library and each script, as bundled."""
+    library = bundled()
+    files = {"library.lua": library.source}
+    files.update({f"{name}.lua": script for name, script in library.scripts.items()})
+    for name, text in files.items():
+        (tmp_path / name).write_text(text.split("\n", 1)[1] if text.startswith("#!") else text)
+    result = subprocess.run(
+        ["luacheck", "--std", "lua51", "--globals", "redis", "cjson", "cmsgpack", "struct", "bit", "KEYS", "ARGV",
+         "--ignore", "212/KEYS", "212/ARGV", "--no-max-line-length", "--codes", "--no-color", *sorted(files)],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout

@@ -12,7 +12,6 @@
 -- largest max_versions used on the entity; only when the current one is smaller are older records
 -- looked for and dropped. A handful of calls, whatever the number of features.
 local function put_features(k, names, values, expires, now, max_versions, write_id, meta)
-  local rcall = redis.call
   local n = #names
   names[n + 1] = '#keep'
   local counters = hmget_many(k[3], names)
