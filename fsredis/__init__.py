@@ -16,6 +16,7 @@ from fsredis.errors import (  # noqa: E402
     MissingDependency,
     NotFound,
     SchemaError,
+    StoreFull,
     StoreUnavailable,
     ValidationError,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "MissingDependency",
     "NotFound",
     "SchemaError",
+    "StoreFull",
     "StoreUnavailable",
     "ValidationError",
     "__version__",

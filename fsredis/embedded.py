@@ -67,7 +67,8 @@ class EmbeddedServer:
     """One server process. ``start()`` returns once it answers PING; ``stop()`` ends it.
 
     ``persistence=False`` runs without AOF or RDB: a restart loses everything, including the
-    loaded Functions library (useful to test recovery). ``password`` sets ``requirepass``.
+    loaded Functions library (useful to test recovery). ``password`` sets ``requirepass``;
+    ``config_file`` is read first, the launcher's own settings (port, dir, ...) override it.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class EmbeddedServer:
         binary: str | None = None,
         startup_timeout: float = 15.0,
         password: str | None = None,
+        config_file: str | os.PathLike[str] | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.host = "127.0.0.1"
@@ -87,6 +89,7 @@ class EmbeddedServer:
         self.binary = binary or default_binary()
         self.startup_timeout = startup_timeout
         self.password = password
+        self.config_file = config_file
         self.extra_args = tuple(extra_args)
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="fsredis-"))
@@ -161,6 +164,7 @@ class EmbeddedServer:
     def _spawn(self) -> None:
         args = [
             self.binary,
+            *((str(self.config_file),) if self.config_file else ()),
             "--port", str(self.port),
             "--bind", self.host,
             "--dir", str(self.data_dir),

@@ -18,6 +18,7 @@ __all__ = [
     "SchemaError",
     "LibraryError",
     "StoreUnavailable",
+    "StoreFull",
     "BatchWriteError",
     "MissingDependency",
     "from_reply",
@@ -65,6 +66,10 @@ class StoreUnavailable(FeatureStoreError, ConnectionError):
     """Redis could not be reached (after the configured retries)."""
 
 
+class StoreFull(FeatureStoreError):
+    """Redis reached ``maxmemory`` (with ``noeviction``): the write was refused, nothing stored."""
+
+
 class MissingDependency(FeatureStoreError, ImportError):
     """An optional dependency (an extra) is needed for this call."""
 
@@ -110,6 +115,8 @@ def translate(exc: BaseException) -> FeatureStoreError:
         error = StoreUnavailable(f"Redis refused the credentials (username/password): {exc}")
     elif isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
         error = StoreUnavailable(f"Redis is unreachable: {exc}")
+    elif isinstance(exc, redis_errors.OutOfMemoryError):
+        error = StoreFull(f"Redis is out of memory (maxmemory): the write was refused, nothing stored: {exc}")
     elif isinstance(exc, redis_errors.NoPermissionError):
         error = LibraryError(
             f"the Redis user lacks a permission ({exc}); installing the library needs FUNCTION "
