@@ -10,13 +10,19 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from fsredis import FeatureStore, FeatureStoreConfig, FeatureStoreError, NotFound, __version__
+from fsredis import (
+    FeatureStore,
+    FeatureStoreConfig,
+    FeatureStoreError,
+    NotFound,
+    __version__,
+)
 from fsredis.embedded import EmbeddedServer
 
 

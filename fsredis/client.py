@@ -13,9 +13,9 @@ import asyncio
 import dataclasses
 import functools
 import uuid
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from collections.abc import Generator, Iterable, Mapping, Sequence
 
 import redis
 import redis.asyncio
@@ -25,7 +25,12 @@ from redis.exceptions import RedisError, ResponseError
 from fsredis import commands
 from fsredis.commands import TTL, Call, Command, Policy
 from fsredis.config import FeatureStoreConfig
-from fsredis.errors import BatchWriteError, FeatureStoreError, StoreUnavailable, translate
+from fsredis.errors import (
+    BatchWriteError,
+    FeatureStoreError,
+    StoreUnavailable,
+    translate,
+)
 from fsredis.keys import check_entity_id, entity_keys
 from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics

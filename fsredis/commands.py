@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
-from collections import abc
-from typing import Any, NamedTuple
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
@@ -103,12 +102,12 @@ def write(
     meta: bytes = b"\x80",
 ) -> Call:
     """fs_write: every feature encoded here (bad values raise before anything is sent)."""
-    if not isinstance(features, abc.Mapping) or not features:
+    if not isinstance(features, Mapping) or not features:
         raise ValidationError("-", "features", "write_features takes a non-empty mapping of name -> value")
     if not isinstance(write_id, str) or not write_id:
         raise ValidationError("-", "write_id", "a write id is a non-empty string")
     args: list[Any] = [write_id, policy.max_versions, policy.dedup_window_ms, policy.max_value_bytes, meta]
-    per_feature = isinstance(ttl, abc.Mapping)
+    per_feature = isinstance(ttl, Mapping)
     if per_feature and not set(ttl).issubset(features):  # type: ignore[arg-type]
         strays = sorted(map(str, set(ttl) - set(features)))  # type: ignore[arg-type]
         raise ValidationError(strays[0], "ttl", f"the ttl map names features not in this write: {strays}")
@@ -127,13 +126,6 @@ def write(
             ttl_ms = embedding_ms if codec.is_embedding(raw) else scalar_ms
         args += (name, raw, ttl_ms)
     return Call("fs_write", tuple(keys), tuple(args))
-
-
-def decode_write(raw: Sequence[int]) -> list[int] | None:
-    """The new version of each feature, in the order written; None for an already-applied id."""
-    if raw[0] == 0:
-        return None
-    return list(raw[1:])
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -209,7 +201,7 @@ def check_names(names: object, what: str = "feature_names") -> list[str]:
     with '#' are refused too: no feature can have one, and the entity's bookkeeping fields do."""
     if type(names) is list and all(type(name) is str and "#" not in name for name in names):
         return names  # type: ignore[return-value]
-    if isinstance(names, (str, bytes)) or not isinstance(names, abc.Iterable):
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
         raise ValidationError(what, "type", f"{what} is a list of strings, got {type(names).__name__}")
     out = list(names)
     for name in out:

@@ -9,8 +9,8 @@ and Arrow they are a 2-D float array / a fixed-size list when every row has the 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -18,7 +18,6 @@ from redis.exceptions import NoScriptError, ResponseError
 from fsredis.commands import Call
 from fsredis.library import Library
 
-
 _KEYED = frozenset({"FCALL", "FCALL_RO", "EVALSHA", "EVALSHA_RO"})
 
 
