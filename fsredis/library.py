@@ -88,7 +88,9 @@ def parse(path: str, text: str) -> LuaFile:
 
 
 def _read(root: Traversable, path: str) -> LuaFile:
-    node = root.joinpath(*path.split("/"))
+    node = root
+    for part in path.split("/"):  # one segment at a time: what every Traversable supports
+        node = node.joinpath(part)
     if not node.is_file():
         raise LibraryError(f"missing Lua include: {path}")
     return parse(path, node.read_text(encoding="utf-8"))

@@ -115,3 +115,16 @@ def test_bundled_lua_passes_luacheck(tmp_path) -> None:
         cwd=tmp_path, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_the_library_builds_from_an_installed_package_layout() -> None:
+    """Installed, ``fsredis.lua`` is a namespace package: its root is a MultiplexedPath, which
+    joins one path segment at a time. The result must match the checkout's build exactly."""
+    try:
+        from importlib.resources.readers import MultiplexedPath
+    except ImportError:  # Python 3.10
+        from importlib.readers import MultiplexedPath  # type: ignore[no-redef]
+
+    root = Path(__file__).resolve().parent.parent / "lua"
+    installed = build(MultiplexedPath(str(root)), "1.0")
+    assert installed == build(root, "1.0")
