@@ -26,10 +26,14 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from importlib.abc import Traversable
 from pathlib import Path
 
 from fsredis.errors import LibraryError
+
+try:
+    from importlib.resources.abc import Traversable
+except ImportError:  # Python 3.10
+    from importlib.abc import Traversable
 
 LIBRARY_NAME = "fsredis"
 VERSION_PLACEHOLDER = "@LIBRARY_VERSION@"
