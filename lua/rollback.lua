@@ -6,6 +6,7 @@
 --! include: lib/settle_expiry.lua
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
+--! include: lib/read_meta.lua
 -- Roll one feature back to an earlier version: that version's value is written again as a new
 -- version (history is append-only), with meta {rolled_back_from = N} merged into the given meta.
 -- The new value's TTL is the default for its kind, as the client passes it.
@@ -29,12 +30,11 @@ local max_versions = to_int(ARGV[4], 'max_versions', 0)
 local window_ms = to_int(ARGV[5], 'dedup window', 0)
 local ttl_scalar = to_int(ARGV[6], 'scalar ttl', -1)
 local ttl_embedding = to_int(ARGV[7], 'embedding ttl', -1)
-local ok, meta = pcall(cmsgpack.unpack, (ARGV[8] == nil or ARGV[8] == '') and '\128' or ARGV[8])
-if not ok or type(meta) ~= 'table' then fail('FSARG', 'meta is not a msgpack map') end
+local meta = read_meta(ARGV[8])
 
 local now = now_ms()
 local current = tonumber(redis.call('HGET', k[3], name)) or 0
-if window_ms > 0 and seen_write(k[4], write_id) then return {0, current} end
+if seen_write(k[4], write_id, window_ms) then return {0, current} end
 if target > current then
   fail('FSNOTFOUND', 'feature=' .. name .. ' rule=version version ' .. target .. ' does not exist (current is ' .. current .. ')')
 end
@@ -50,6 +50,6 @@ if string.sub(value, 1, 2) == '\193e' then ttl = ttl_embedding end
 local expires_at = -1
 if ttl > 0 then expires_at = now + ttl end
 local version = put_features(k, {name}, {value}, {expires_at}, now, max_versions, write_id, cmsgpack.pack(meta))[1]
-if window_ms > 0 then remember_write(k[4], write_id, now, window_ms) end
+remember_write(k[4], write_id, now, window_ms)
 settle_expiry(k, now, {expires_at})
 return version

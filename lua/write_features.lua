@@ -7,6 +7,7 @@
 --! include: lib/settle_expiry.lua
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
+--! include: lib/read_meta.lua
 -- Write several features of one entity atomically: every feature is checked first, then all are
 -- applied, each getting the next version of its own counter. A write id already applied to this
 -- entity within the dedup window is not applied again (a retried command is harmless).
@@ -29,17 +30,14 @@ local write_id = ARGV[1]
 local max_versions = to_int(ARGV[2], 'max_versions', 0)
 local window_ms = to_int(ARGV[3], 'dedup window', 0)
 local max_bytes = to_int(ARGV[4], 'max bytes', 1)
-local meta = ARGV[5]
-if meta == '' then meta = '\128' end
 if write_id == nil or #write_id == 0 then fail('FSARG', 'the write id is empty') end
 if #ARGV < 8 or (#ARGV - 5) % 3 ~= 0 then
   fail('FSARG', 'features come as name, value, ttl triples after 5 arguments')
 end
-local ok, decoded = pcall(cmsgpack.unpack, meta)
-if not ok or type(decoded) ~= 'table' then fail('FSARG', 'meta is not a msgpack map') end
+local _, meta = read_meta(ARGV[5])
 
 local now = now_ms()
-if window_ms > 0 and seen_write(k[4], write_id) then return {0} end
+if seen_write(k[4], write_id, window_ms) then return {0} end
 
 local seen, names, values, expires = {}, {}, {}, {}
 for i = 6, #ARGV, 3 do
@@ -53,7 +51,7 @@ for i = 6, #ARGV, 3 do
 end
 
 local versions = put_features(k, names, values, expires, now, max_versions, write_id, meta)
-if window_ms > 0 then remember_write(k[4], write_id, now, window_ms) end
+remember_write(k[4], write_id, now, window_ms)
 settle_expiry(k, now, expires)
 table.insert(versions, 1, 1)
 return versions

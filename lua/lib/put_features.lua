@@ -17,7 +17,7 @@ local function put_features(k, names, values, expires, now, max_versions, write_
   local counters = hmget_many(k[3], names)
   names[n + 1] = nil
   local keep = tonumber(counters[n + 1]) or 0
-  local versions, history = {}, {}
+  local versions, history, trim = {}, {}, {}
   for i = 1, n do
     versions[i] = (tonumber(counters[i]) or 0) + 1
     history[#history + 1] = names[i]
@@ -29,21 +29,20 @@ local function put_features(k, names, values, expires, now, max_versions, write_
       history[#history + 1] = max_versions
     end
     local size = 28 + #write_id + #meta
-    local trim = {}
     for i = 1, n do
       history[#history + 1] = names[i] .. '#' .. versions[i]
       history[#history + 1] = struct.pack('<I4dddI4c0c0c0', size, versions[i], now, expires[i], #write_id,
         write_id, meta, values[i])
       if versions[i] > max_versions then trim[#trim + 1] = names[i] .. '#' .. (versions[i] - max_versions) end
     end
-    call_chunked('HSET', k[3], history)
+  end
+  call_chunked('HSET', k[3], history)
+  if max_versions > 0 then
     if #trim > 0 then call_chunked('HDEL', k[3], trim) end
     if keep > max_versions then
       -- max_versions was lowered since: records older than the newest max_versions may remain.
       for i = 1, n do drop_history(k[3], names[i], versions[i] - max_versions - 1) end
     end
-  else
-    call_chunked('HSET', k[3], history)
   end
   local set_values, set_expiry, unset_expiry = {}, {}, {}
   for i = 1, n do

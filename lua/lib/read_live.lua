@@ -10,12 +10,10 @@ local function read_live(values_key, expiry_key, names, now)
   names[n + 1] = nil
   local earliest = values[n + 1]
   values[n + 1] = nil
-  if earliest then
-    if tonumber(earliest) <= now then
-      local expiry = hmget_many(expiry_key, names)
-      for i = 1, n do
-        if expiry[i] and tonumber(expiry[i]) <= now then values[i] = false end
-      end
+  if earliest and tonumber(earliest) <= now then
+    local expiry = hmget_many(expiry_key, names)
+    for i = 1, n do
+      if expiry[i] and tonumber(expiry[i]) <= now then values[i] = false end
     end
   end
   return values

@@ -1,4 +1,5 @@
 --! include: lib/call_chunked.lua
+--! include: lib/set_deadline.lua
 -- refresh_expiry(k, now): drop the entity's expired features (their history stays),
 -- record the earliest remaining expiry as field "#min" of the values hash (reads use it to skip
 -- the expiry hash), and make the values, expiry and history keys expire with the last live
@@ -31,10 +32,7 @@ local function refresh_expiry(k, now)
   local live = rcall('HLEN', k[1]) - (earliest and 1 or 0)
   if live == 0 then
     rcall('DEL', k[1], k[2], k[3], k[4])
-  elseif live > timed then
-    for i = 1, 3 do rcall('PERSIST', k[i]) end
   else
-    for i = 1, 3 do rcall('PEXPIREAT', k[i], latest) end
-    if rcall('PTTL', k[4]) > latest - now then rcall('PEXPIREAT', k[4], latest) end
+    set_deadline(k, now, live == timed and latest or nil)
   end
 end

@@ -1,4 +1,5 @@
--- seen_write(writes_key, write_id) -> true when this write id was already applied to the entity.
-local function seen_write(writes_key, write_id)
-  return redis.call('ZSCORE', writes_key, write_id) ~= false
+-- seen_write(writes_key, write_id, window_ms) -> true when this write id was already applied to
+-- the entity; always false when window_ms is 0 (write-id checks off).
+local function seen_write(writes_key, write_id, window_ms)
+  return window_ms > 0 and redis.call('ZSCORE', writes_key, write_id) ~= false
 end

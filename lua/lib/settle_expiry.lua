@@ -1,4 +1,5 @@
 --! include: lib/refresh_expiry.lua
+--! include: lib/set_deadline.lua
 -- settle_expiry(k, now, expires): after put_features wrote features with these expiries (ms or -1),
 -- bring "#min" and the keys' deadline up to date in a few O(1) calls. The exact pass
 -- (refresh_expiry, which reads every expiry) runs only when some feature has expired (the
@@ -20,13 +21,8 @@ local function settle_expiry(k, now, expires)
   end
   if earliest and earliest ~= known then rcall('HSET', k[1], '#min', earliest) end
   local untimed = rcall('HLEN', k[1]) - (earliest and 1 or 0) - rcall('HLEN', k[2])
-  if untimed > 0 then
-    for i = 1, 3 do rcall('PERSIST', k[i]) end
-    return
-  end
+  if untimed > 0 then return set_deadline(k, now, nil) end
   local deadline = rcall('PEXPIRETIME', k[1])
   if deadline < 0 then return refresh_expiry(k, now) end
-  if latest < deadline then latest = deadline end
-  for i = 1, 3 do rcall('PEXPIREAT', k[i], latest) end
-  if rcall('PTTL', k[4]) > latest - now then rcall('PEXPIREAT', k[4], latest) end
+  set_deadline(k, now, math.max(latest, deadline))
 end
