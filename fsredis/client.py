@@ -70,14 +70,14 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     options = config.redis_options()
     options.update(decode_responses=False, retry=_retry(retry_module, config))
     if config.cluster:
-        options.pop("timeout", None)  # a BlockingConnectionPool setting
         if config.redis_url:
             return module.RedisCluster.from_url(config.redis_url, **options)
         return module.RedisCluster(host=config.redis_host, port=config.redis_port, **options)
-    pool_class = module.BlockingConnectionPool
     if asyncio:
-        options.pop("timeout")
         pool_class = module.ConnectionPool
+    else:
+        pool_class = module.BlockingConnectionPool
+        options["timeout"] = config.pool_timeout
     if config.redis_url:
         pool = pool_class.from_url(config.redis_url, **options)
     else:
@@ -331,11 +331,7 @@ class _Operations:
             info = yield from self._send(Command(("INFO", "server")))
             name = "valkey" if "valkey_version" in info else "redis"
             report["server"] = {"name": name, "version": info.get(f"{name}_version", info.get("redis_version"))}
-            loaded = yield from self._send(commands.version())
-            if isinstance(loaded, dict):  # a cluster: the version of every primary
-                found = {v.decode() for v in loaded.values()}
-                loaded = found.pop() if len(found) == 1 else ", ".join(sorted(found))
-            report["library_version"] = loaded.decode() if isinstance(loaded, bytes) else loaded
+            report["library_version"] = _loaded_version((yield from self._send(commands.version())))
             report["status"] = "healthy" if report["library_version"] == self.library.version else "degraded"
         except FeatureStoreError as exc:
             report["error"] = str(exc)
@@ -371,10 +367,7 @@ class _Operations:
                     if not Transport.is_missing(exc):
                         raise
                     loaded = None
-                if isinstance(loaded, dict):  # a cluster: one reply per primary, all must match
-                    found = set(loaded.values())
-                    loaded = found.pop() if len(found) == 1 else None
-                if loaded is not None and loaded.decode() == self.library.version:
+                if _loaded_version(loaded) == self.library.version:
                     self._library_checked = True
                     return self.library.version
             for command in self._transport.load_commands():
@@ -447,6 +440,15 @@ class _Operations:
         except BaseException:
             server.stop()
             raise
+
+
+def _loaded_version(reply: Any) -> str | None:
+    """The library version in an ``fs_version`` reply; on a cluster (one reply per primary) the
+    common version, or all of them joined when the primaries differ (so it matches none)."""
+    if isinstance(reply, dict):
+        found = sorted({v.decode() for v in reply.values()})
+        return found[0] if len(found) == 1 else ", ".join(found)
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 def _raise_first(replies: Sequence[Any]) -> None:

@@ -115,7 +115,6 @@ class FeatureStoreConfig:
         if self.ssl_ca_certs:
             options["ssl_ca_certs"] = self.ssl_ca_certs
         options["max_connections"] = self.max_connections
-        options["timeout"] = self.pool_timeout
         options.update(self.redis_kwargs)
         return options
 
