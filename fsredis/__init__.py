@@ -8,6 +8,7 @@ back — for the Python clients and for operators at ``redis-cli FCALL`` alike.
 __version__ = "0.1.0"
 
 from fsredis.client import AsyncFeatureStore, FeatureStore  # noqa: E402
+from fsredis.compute import Transform  # noqa: E402
 from fsredis.config import FeatureStoreConfig  # noqa: E402
 from fsredis.errors import (  # noqa: E402
     BatchWriteError,
@@ -15,24 +16,32 @@ from fsredis.errors import (  # noqa: E402
     LibraryError,
     MissingDependency,
     NotFound,
+    RegistryConflict,
     SchemaError,
     StoreFull,
     StoreUnavailable,
+    TransformError,
     ValidationError,
 )
+from fsredis.schema import FeatureDefinition, Registry  # noqa: E402
 
 __all__ = [
     "AsyncFeatureStore",
     "BatchWriteError",
+    "FeatureDefinition",
     "FeatureStore",
     "FeatureStoreConfig",
     "FeatureStoreError",
     "LibraryError",
     "MissingDependency",
     "NotFound",
+    "Registry",
+    "RegistryConflict",
     "SchemaError",
     "StoreFull",
     "StoreUnavailable",
+    "Transform",
+    "TransformError",
     "ValidationError",
     "__version__",
 ]

@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import getpass
+import json
+import socket
 import uuid
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from time import perf_counter
@@ -22,18 +25,26 @@ import redis.asyncio
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from fsredis import commands
-from fsredis.commands import TTL, Call, Command, Policy
+from fsredis import commands, schema
+from fsredis.commands import TTL, Call, Command, KeyScan, Policy
+from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
 from fsredis.errors import (
     BatchWriteError,
     FeatureStoreError,
+    NotFound,
+    RegistryConflict,
+    SchemaError,
     StoreUnavailable,
+    TransformError,
+    ValidationError,
     translate,
 )
-from fsredis.keys import check_entity_id, entity_keys
+from fsredis.keys import REGISTRY_INDEX, check_entity_id, check_group, entity_keys, registry_keys
 from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics
+from fsredis.schema import Change, FeatureDefinition, Registry
+from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
 if TYPE_CHECKING:
@@ -43,12 +54,25 @@ ENTITY_KEY_CACHE = 4096
 """Entity ids whose key names a client keeps at hand."""
 
 Operation = Generator[Any, Any, Any]
-"""An operation: yields a command tuple (or a list of them, for a pipeline), receives replies."""
+"""An operation: yields a command tuple (or a list of them, for a pipeline, or a KeyScan),
+receives replies."""
+
+REGISTRY_ATTEMPTS = 5
+"""Times a registry change or library load is redone when the registry changed meanwhile."""
 
 
 def new_write_id() -> str:
     """A fresh write id: 128 random bits, hex."""
     return uuid.uuid4().hex
+
+
+def default_author() -> str:
+    """Who a registry change is recorded as, unless told: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _retry(module: Any, config: FeatureStoreConfig) -> Any:
@@ -110,6 +134,8 @@ class _Operations:
         self._monitor = config.enable_monitoring
         self._server = server
         self._library_checked = False
+        self.transforms = Transforms(product_transforms(config.text_embedding_dim) if config.builtin_transforms else ())
+        """The transforms ``compute_and_store_features`` runs (built-ins unless configured off)."""
         # Entity id -> its keys, for the ids seen most recently (hot entities skip the id check).
         self._keys = functools.lru_cache(maxsize=ENTITY_KEY_CACHE)(functools.partial(entity_keys, config.namespace))
         self._owns_pool = client is None
@@ -188,10 +214,14 @@ class _Operations:
             commands.write(self._keys(e), rows[e], self._policy, write_id=new_write_id(), ttl=ttl, meta=meta)
             for e in ids
         ]
+        return (yield from self._apply_batch(ids, calls))
+
+    def _apply_batch(self, ids: list[str], calls: list[Call], blame: Any = None) -> Operation:
+        """Send one write per entity in a pipeline; BatchWriteError names the refused entities."""
         if not calls:
             return True
         replies = yield from self._send_many(calls)
-        failed = {e: r for e, r in zip(ids, replies) if isinstance(r, FeatureStoreError)}
+        failed = {e: blame(r) if blame else r for e, r in zip(ids, replies) if isinstance(r, FeatureStoreError)}
         if failed:
             raise BatchWriteError(failed, [e for e in ids if e not in failed])
         return True
@@ -225,6 +255,70 @@ class _Operations:
         if names == []:
             return 0
         return int((yield from self._send(commands.delete(keys, names))))
+
+    # -- computed features ------------------------------------------------------------------------
+
+    def transform(
+        self, *, name: str | None = None, version: str | int = "1", inputs: Sequence[str], outputs: Sequence[str]
+    ) -> Any:
+        """Decorator registering a transform for ``compute_and_store_features`` (fsredis/compute.py)."""
+        return self.transforms.decorator(name=name, version=version, inputs=inputs, outputs=outputs)
+
+    def compute_and_store_features(
+        self,
+        entity_id: str,
+        raw_data: Mapping[str, Any],
+        *,
+        ttl: TTL = None,
+        source: str | None = "compute",
+        write_id: str | None = None,
+    ) -> Any:
+        """Run the transforms whose inputs are in ``raw_data`` and write all their outputs in one
+        atomic write; each value's lineage records its transform, version and inputs. A failing
+        transform raises TransformError, a refused value ValidationError naming the transform;
+        either way nothing is written. Returns True."""
+        return self._run("compute_and_store_features", self._compute(entity_id, raw_data, ttl, source, write_id))
+
+    def _compute(self, entity_id, raw_data, ttl, source, write_id) -> Operation:  # type: ignore[no-untyped-def]
+        call = self._computed_write(entity_id, raw_data, ttl, source, write_id or new_write_id())
+        try:
+            yield from self._send(call)
+        except ValidationError as exc:
+            raise self._blame(exc) from exc
+        return True
+
+    def compute_and_store_features_batch(
+        self, rows: Mapping[str, Mapping[str, Any]], *, ttl: TTL = None, source: str | None = "compute"
+    ) -> Any:
+        """``compute_and_store_features`` for many entities (``{entity_id: raw_data}``) in one
+        pipeline. Every transform runs before anything is sent; each entity's write is atomic, the
+        batch is not (BatchWriteError lists refused and written entities). Returns True."""
+        return self._run("compute_and_store_features_batch", self._compute_batch(rows, ttl, source))
+
+    def _compute_batch(self, rows, ttl, source) -> Operation:  # type: ignore[no-untyped-def]
+        ids = list(rows)
+        calls = [self._computed_write(e, rows[e], ttl, source, new_write_id()) for e in ids]
+        return (yield from self._apply_batch(ids, calls, self._blame))
+
+    def _computed_write(self, entity_id, raw_data, ttl, source, write_id) -> Call:  # type: ignore[no-untyped-def]
+        keys = self._keys(entity_id)
+        features, lineage = self.transforms.compute(raw_data, self._metrics.computation if self._monitor else None)
+        try:
+            return commands.write(
+                keys, features, self._policy, write_id=write_id, ttl=ttl,
+                meta=commands.pack_meta(source, None, lineage),
+            )
+        except ValidationError as exc:
+            raise self._blame(exc) from exc
+
+    def _blame(self, error: FeatureStoreError) -> FeatureStoreError:
+        """A ValidationError of a computed feature, re-raised naming the transform behind it."""
+        if not isinstance(error, ValidationError):
+            return error
+        for transform in self.transforms:
+            if error.feature in transform.outputs:
+                return ValidationError(error.feature, error.rule, f"{error.detail} (computed by transform {transform.label})")
+        return error
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -308,6 +402,149 @@ class _Operations:
         rows = yield from self._get_batch(entity_ids, names)
         return convert(rows, names)
 
+    # -- the schema registry ----------------------------------------------------------------------
+
+    def get_registry(self) -> Any:
+        """This namespace's :class:`~fsredis.schema.Registry` as stored in Redis."""
+        return self._run("get_registry", self._registry())
+
+    def _registry(self) -> Operation:
+        raw = yield from self._send(Command(("HGETALL", registry_keys(self.config.namespace).definitions)))
+        return Registry.from_hash(raw)
+
+    def list_features(self, entity_type: str | None = None) -> Any:
+        """The registered definitions (of one entity type), ordered by type and name."""
+        return self._run("list_features", self._list_features(entity_type))
+
+    def _list_features(self, entity_type) -> Operation:  # type: ignore[no-untyped-def]
+        return (yield from self._registry()).definitions(entity_type)
+
+    def get_feature_definition(self, entity_type: str, feature_name: str) -> Any:
+        """The registered definition of one feature; NotFound when there is none."""
+        return self._run("get_feature_definition", self._definition(entity_type, feature_name))
+
+    def _definition(self, entity_type, name) -> Operation:  # type: ignore[no-untyped-def]
+        definition = (yield from self._registry()).get(entity_type, name)
+        if definition is None:
+            raise NotFound(name, "unregistered", f"entity type {entity_type} has no definition of it")
+        return definition
+
+    def register_features(
+        self,
+        entity_type: str,
+        definitions: Iterable[FeatureDefinition | Mapping[str, Any]],
+        *,
+        force: bool = False,
+        author: str | None = None,
+    ) -> Any:
+        """Add or replace definitions of ``entity_type``'s features (others stay). Writes are
+        checked against them as soon as this returns. A change of dtype (or item dtype, embedding
+        dim or precision) of a feature that has data raises SchemaError unless ``force``.
+        Returns the changes made (an empty list when nothing changed)."""
+        defs = list(definitions)
+        return self._run("register_features", self._change_registry(
+            lambda current: schema.with_definitions(current, entity_type, defs), force, author))
+
+    def unregister_features(self, entity_type: str, feature_names: Iterable[str], *, author: str | None = None) -> Any:
+        """Remove definitions (stored values stay; a strict namespace then refuses new writes).
+        Returns the changes made."""
+        names = set(commands.check_names(feature_names))
+
+        def without(current: Registry) -> Registry:
+            groups = {g: {n: d for n, d in f.items() if g != entity_type or n not in names} for g, f in current.groups.items()}
+            return Registry({g: f for g, f in groups.items() if f}, current.strict, current.version)
+
+        return self._run("unregister_features", self._change_registry(without, False, author))
+
+    def set_strict(self, strict: bool, *, author: str | None = None) -> Any:
+        """Turn strict mode on (features without a definition are refused) or off."""
+        if not isinstance(strict, bool):
+            raise TypeError("strict is True or False")
+        return self._run("set_strict", self._change_registry(
+            lambda current: Registry(current.groups, strict, current.version), False, author))
+
+    def diff_registry(self, desired: Registry) -> Any:
+        """The changes ``apply_registry(desired)`` would make, marked ``breaking`` where data of a
+        changed feature would no longer fit."""
+        return self._run("diff_registry", self._diff(desired))
+
+    def _diff(self, desired: Registry) -> Operation:
+        return schema.diff((yield from self._registry()), desired)
+
+    def apply_registry(self, desired: Registry, *, force: bool = False, author: str | None = None) -> Any:
+        """Make this namespace's registry equal to ``desired`` (e.g. ``Registry.load("features.yaml")``):
+        definitions are added, changed and removed, ``strict`` set. Refused (SchemaError, nothing
+        changed) when a breaking change hits a feature that has data, unless ``force``.
+        Returns the changes made."""
+        if not isinstance(desired, Registry):
+            raise TypeError("apply_registry takes a Registry (Registry.load(path) reads a YAML file)")
+        return self._run("apply_registry", self._change_registry(lambda _: desired, force, author))
+
+    def registry_history(self, limit: int = 20) -> Any:
+        """The newest ``limit`` registry changes, newest first: ``{"version", "at", "by", "changes"}``
+        (``at`` in seconds since the epoch)."""
+        return self._run("registry_history", self._history(limit))
+
+    def _history(self, limit: int) -> Operation:
+        log = registry_keys(self.config.namespace).log
+        entries = yield from self._send(Command(("XREVRANGE", log, "+", "-", "COUNT", int(limit))))
+        out = []
+        for entry_id, fields in entries:
+            values = {k.decode(): v.decode() for k, v in fields.items()}
+            out.append({
+                "version": int(values["version"]),
+                "at": int(entry_id.split(b"-")[0]) / 1000.0,
+                "by": values["by"],
+                "changes": json.loads(values["changes"]),
+            })
+        return out
+
+    def _change_registry(self, make: Any, force: bool, author: str | None) -> Operation:
+        """Read the registry, work out the change, refuse breaking ones on features with data,
+        store it (optimistically: redone when someone changed the registry meanwhile), reload."""
+        keys = registry_keys(self.config.namespace)
+        for _ in range(REGISTRY_ATTEMPTS):
+            current = yield from self._registry()
+            desired = make(current)
+            changes: list[Change] = schema.diff(current, desired)
+            if not changes:
+                return []
+            breaking = [c for c in changes if c.breaking]
+            if breaking and not force:
+                used = yield from self._with_data(breaking)
+                if used:
+                    raise SchemaError(
+                        "refused, these features have data that would no longer fit: "
+                        + "; ".join(f"{c.group}:{c.feature} ({c.breaking})" for c in used)
+                        + ". Write them under new names, delete their data, or force the change."
+                    )
+            stored = desired.fields()  # a removed feature has none: "" removes it
+            fields = {f"{c.group}:{c.feature}": stored.get(f"{c.group}:{c.feature}", "") for c in changes if c.kind != "strict"}
+            call = commands.registry_put(
+                keys, self.config.namespace, current.version, author or default_author(),
+                json.dumps([c.to_dict() for c in changes]), desired.strict, fields,
+            )
+            try:
+                yield from self._send(call)
+            except RegistryConflict:
+                continue
+            yield from self._load_library()
+            return changes
+        raise RegistryConflict(f"the registry kept changing during {REGISTRY_ATTEMPTS} attempts; try again")
+
+    def _with_data(self, changes: list[Change]) -> Operation:
+        """The changes whose feature has a version counter in some entity of its type."""
+        used = []
+        for change in changes:
+            pattern = f"{self.config.namespace}:{check_group(change.group)}:{{*}}:h"
+            keys = yield from self._plain(KeyScan(pattern))
+            for i in range(0, len(keys), 1000):
+                found = yield from self._plain([("HEXISTS", key, change.feature) for key in keys[i : i + 1000]])
+                if any(r == 1 for r in found):
+                    used.append(change)
+                    break
+        return used
+
     # -- operations -----------------------------------------------------------------------------
 
     def health_check(self) -> Any:
@@ -370,12 +607,35 @@ class _Operations:
                 if _loaded_version(loaded) == self.library.version:
                     self._library_checked = True
                     return self.library.version
-            for command in self._transport.load_commands():
-                yield command
+            for _ in range(REGISTRY_ATTEMPTS):
+                registries = yield from self._registries()
+                source = self.library.with_registry(schema.compile_registries(registries)).source
+                for command in self._transport.load_commands(source):
+                    yield command
+                # Compiled from what was read; load again if a registry changed since.
+                versions = yield from self._registry_versions(list(registries))
+                if versions == {ns: r.version for ns, r in registries.items()}:
+                    break
         except RedisError as exc:
             raise translate(exc) from exc
         self._library_checked = True
         return self.library.version
+
+    def _registries(self) -> Operation:
+        """Every namespace's registry on the server (what the library must enforce)."""
+        names = sorted(n.decode() for n in (yield ("SMEMBERS", REGISTRY_INDEX)))
+        if not names:
+            return {}
+        replies = yield [("HGETALL", registry_keys(ns).definitions) for ns in names]
+        _raise_first(replies)
+        return {ns: Registry.from_hash(raw) for ns, raw in zip(names, replies)}
+
+    def _registry_versions(self, namespaces: list[str]) -> Operation:
+        if not namespaces:
+            return {}
+        replies = yield [("HGET", registry_keys(ns).definitions, "#version") for ns in namespaces]
+        _raise_first(replies)
+        return {ns: int(v or 0) for ns, v in zip(namespaces, replies)}
 
     def _send(self, request: Call | Command) -> Operation:
         """Send one request; install the library first, and again if the server lost it."""
@@ -393,6 +653,19 @@ class _Operations:
             return (yield command)
         except RedisError as exc:
             raise translate(exc) from exc
+
+    def _plain(self, request: Any) -> Operation:
+        """Send a plain request (a command tuple, a list of them, a KeyScan) as it is; errors
+        (also those inside a pipeline's replies) raised as FeatureStoreError."""
+        try:
+            reply = yield request
+        except RedisError as exc:
+            raise translate(exc) from exc
+        if isinstance(request, list):
+            for item in reply:
+                if isinstance(item, RedisError):
+                    raise translate(item) from item
+        return reply
 
     def _send_many(self, calls: list[Call]) -> Operation:
         """Send calls in one pipeline; replies in order, errors as FeatureStoreError instances."""
@@ -468,7 +741,12 @@ class FeatureStore(_Operations):
             request = next(steps)
             while True:
                 try:
-                    reply = self._pipeline(request) if isinstance(request, list) else execute(*request)
+                    if isinstance(request, list):
+                        reply = self._pipeline(request)
+                    elif type(request) is KeyScan:
+                        reply = list(self._redis.scan_iter(match=request.match, count=1000))
+                    else:
+                        reply = execute(*request)
                 except RedisError as exc:
                     request = steps.throw(exc)
                 else:
@@ -557,7 +835,12 @@ class AsyncFeatureStore(_Operations):
             request = next(steps)
             while True:
                 try:
-                    reply = await (self._pipeline(request) if isinstance(request, list) else execute(*request))
+                    if isinstance(request, list):
+                        reply = await self._pipeline(request)
+                    elif type(request) is KeyScan:
+                        reply = [key async for key in self._redis.scan_iter(match=request.match, count=1000)]
+                    else:
+                        reply = await execute(*request)
                 except RedisError as exc:
                     request = steps.throw(exc)
                 else:

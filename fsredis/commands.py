@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
 from fsredis.errors import ValidationError
-from fsredis.keys import EntityKeys
+from fsredis.keys import EntityKeys, RegistryKeys
 
 NO_EXPIRY = -1
 BATCH_ENTITIES_PER_CALL = 500
@@ -41,6 +41,12 @@ class Command(NamedTuple):
     args: tuple[Any, ...]
 
 
+class KeyScan(NamedTuple):
+    """Every key matching ``match`` (SCAN, on every primary of a cluster): for admin checks only."""
+
+    match: str
+
+
 @dataclass(frozen=True)
 class Policy:
     """The parts of the config that shape calls."""
@@ -52,6 +58,14 @@ class Policy:
     max_value_bytes: int
     embedding_dtype: str
     history_limit: int
+    scalar_default: str = ""
+    """The TTL argument of a scalar written without ``ttl``: "d<ms>", the "d" marking a default
+    that a TTL registered for the feature replaces (lua/write_features.lua)."""
+    embedding_default: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scalar_default", f"d{self.scalar_ttl_ms}")
+        object.__setattr__(self, "embedding_default", f"d{self.embedding_ttl_ms}")
 
     @classmethod
     def from_config(cls, config: FeatureStoreConfig) -> Policy:
@@ -77,15 +91,22 @@ def _ttl_ms(name: str, seconds: float | None) -> int:
     return ms
 
 
-def pack_meta(source: str | None, lineage: Mapping[str, Any] | None) -> bytes:
-    """The lineage map stored with each version: ``source`` plus any extra lineage fields."""
+def pack_meta(
+    source: str | None,
+    lineage: Mapping[str, Any] | None,
+    per_feature: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bytes:
+    """The lineage map stored with each version: ``source`` plus any extra lineage fields, and
+    ``per_feature`` lineage (name -> fields) that only that feature's record gets."""
     meta: dict[str, Any] = dict(lineage or {})
     if source is not None:
         meta["source"] = source
     for key, value in meta.items():
-        if not isinstance(key, str):
-            raise ValidationError(repr(key), "lineage", "lineage keys are strings")
+        if not isinstance(key, str) or key == "features":
+            raise ValidationError(repr(key), "lineage", "lineage keys are strings other than 'features'")
         codec.encode_value(f"lineage.{key}", value)
+    if per_feature:
+        meta["features"] = per_feature
     return codec.pack(meta)
 
 
@@ -113,11 +134,12 @@ def write(
         raise ValidationError(strays[0], "ttl", f"the ttl map names features not in this write: {strays}")
     fixed_ms = None if per_feature or ttl is None else _ttl_ms("ttl", ttl)  # type: ignore[arg-type]
     encode, dtype = codec.encode_value, policy.embedding_dtype
-    scalar_ms, embedding_ms = policy.scalar_ttl_ms, policy.embedding_ttl_ms
+    scalar_ms, embedding_ms = policy.scalar_default, policy.embedding_default
     for name, value in features.items():
         if type(name) is not str:
             raise ValidationError(repr(name), "name", "feature names are strings")
         raw = encode(name, value, dtype)
+        ttl_ms: int | str
         if per_feature and ttl.get(name) is not None:  # type: ignore[union-attr]
             ttl_ms = _ttl_ms(name, ttl[name])  # type: ignore[index]
         elif fixed_ms is not None:
@@ -303,3 +325,22 @@ def delete(keys: EntityKeys, names: Sequence[str] | None) -> Call:
 def version() -> Call:
     """fs_version: the version of the library loaded on the server."""
     return Call("fs_version", (), (), readonly=True)
+
+
+# -- the schema registry -----------------------------------------------------------------------
+
+
+def registry_put(
+    keys: RegistryKeys, namespace: str, expected: int, author: str, changes: str, strict: bool,
+    fields: Mapping[str, str],
+) -> Call:
+    """fs_registry_put: store a registry state (``fields``: ``group:name`` -> JSON, "" removes)."""
+    args: list[Any] = [namespace, expected, author, changes, int(strict)]
+    for name, definition in fields.items():
+        args += (name, definition)
+    return Call("fs_registry_put", tuple(keys), tuple(args))
+
+
+def registry_version(namespace: str) -> Call:
+    """fs_registry_version: the registry version of ``namespace`` the loaded library enforces."""
+    return Call("fs_registry_version", (), (namespace,), readonly=True)

@@ -53,6 +53,11 @@ class FeatureStoreConfig:
     """How float64 embeddings are stored: ``float32`` or ``float16`` (float16 input stays float16)."""
     max_value_bytes: int = 4 * 1024 * 1024
     """Largest encoded value accepted for one feature; checked inside Redis."""
+    builtin_transforms: bool = True
+    """Register the built-in product transforms (fsredis/transforms.py) for
+    ``compute_and_store_features``: text statistics, category, price, a hashed text embedding."""
+    text_embedding_dim: int = 64
+    """Values in the built-in ``text_embedding``."""
 
     transport: str = "fcall"
     """``fcall`` (Redis Functions, FCALL/FCALL_RO) or ``evalsha`` (scripts, EVALSHA/EVALSHA_RO)."""
@@ -83,6 +88,8 @@ class FeatureStoreConfig:
             ttl = getattr(self, name)
             if ttl is not None and not ttl > 0:
                 raise ValueError(f"{name} must be a positive number of seconds or None, not {ttl!r}")
+        if not isinstance(self.text_embedding_dim, int) or self.text_embedding_dim < 1:
+            raise ValueError("text_embedding_dim must be an integer >= 1")
         if self.retries < 0 or self.dedup_window < 0 or self.max_value_bytes < 1 or self.max_connections < 1:
             raise ValueError("retries and dedup_window must be >= 0, max_value_bytes and max_connections >= 1")
 

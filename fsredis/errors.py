@@ -16,6 +16,8 @@ __all__ = [
     "ValidationError",
     "NotFound",
     "SchemaError",
+    "RegistryConflict",
+    "TransformError",
     "LibraryError",
     "StoreUnavailable",
     "StoreFull",
@@ -54,8 +56,24 @@ class NotFound(FeatureStoreError, LookupError):
         super().__init__(f"feature={feature} rule={rule}" + (f": {detail}" if detail else ""))
 
 
-class SchemaError(FeatureStoreError):
-    """A feature definition is invalid or conflicts with the registry."""
+class SchemaError(FeatureStoreError, ValueError):
+    """A feature definition is invalid, or a registry change was refused (e.g. a dtype change of a
+    feature that has data, without ``force``)."""
+
+
+class RegistryConflict(SchemaError):
+    """The registry changed between reading it and storing a change (``FSCONFLICT``)."""
+
+
+class TransformError(FeatureStoreError, ValueError):
+    """A transform failed or returned the wrong shape; nothing was written.
+
+    ``transform`` is ``name@version`` (``-`` when no transform is to blame)."""
+
+    def __init__(self, transform: str, detail: str) -> None:
+        self.transform = transform
+        self.detail = detail
+        super().__init__(f"transform={transform}: {detail}")
 
 
 class LibraryError(FeatureStoreError):
@@ -105,6 +123,8 @@ def from_reply(message: str) -> FeatureStoreError | None:
         return NotFound(feature, rule, detail)
     if code == "FSSCHEMA":
         return SchemaError(detail)
+    if code == "FSCONFLICT":
+        return RegistryConflict(detail)
     return LibraryError(f"{code} {detail}".strip())
 
 

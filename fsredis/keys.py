@@ -1,15 +1,19 @@
 """Every key name fsredis uses, and the rule that keeps an entity in one slot.
 
-An entity ``product-123`` in namespace ``fs`` owns four keys::
+An entity ``product:123`` (entity type ``product``, id ``123``) in namespace ``fs`` owns four
+keys::
 
-    fs:{product-123}:v   hash: feature -> encoded value
-    fs:{product-123}:x   hash: feature -> expiry (ms since the epoch), for features with a TTL
-    fs:{product-123}:h   hash: feature -> version counter, "feature#N" -> history record N
-    fs:{product-123}:w   sorted set: recently applied write ids (retry protection)
+    fs:product:{123}:v   hash: feature -> encoded value
+    fs:product:{123}:x   hash: feature -> expiry (ms since the epoch), for features with a TTL
+    fs:product:{123}:h   hash: feature -> version counter, "feature#N" -> history record N
+    fs:product:{123}:w   sorted set: recently applied write ids (retry protection)
 
-The entity id is the hash tag (the part in braces), so on Redis Cluster all four keys hash to
-the same slot and one Lua call may touch them together; it is also why an id may not contain
-braces. ``docs/storage_format.md`` describes the values and records.
+The entity type is optional (``123`` alone owns ``fs:{123}:v`` ...) and names the feature group
+whose registered definitions the Lua write enforces, so ``product:123`` and ``user:123`` never
+share keys. The id is the hash tag (the part in braces), so on Redis Cluster all four keys hash
+to the same slot and one Lua call may touch them together; it is also why an id may not contain
+braces. The schema registry of a namespace lives in ``<ns>:{registry}`` (see
+:func:`registry_keys`). ``docs/storage_format.md`` describes the values and records.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from redis.crc import key_slot
 from fsredis.errors import ValidationError
 
 MAX_ENTITY_ID_LENGTH = 256
-_ENTITY_ID = re.compile(r"[^\s{}:\x00-\x1f\x7f]{1,%d}" % MAX_ENTITY_ID_LENGTH)
+_GROUP_PATTERN = r"[A-Za-z_][A-Za-z0-9_\-]{0,63}"
+_GROUP = re.compile(_GROUP_PATTERN)
+_ENTITY_ID = re.compile(r"(?:(%s):)?([^\s{}:\x00-\x1f\x7f]{1,%d})" % (_GROUP_PATTERN, MAX_ENTITY_ID_LENGTH))
+REGISTRY_INDEX = "fsredis:{registry}:namespaces"
+"""A set of the namespaces that have a registry (the library compiles all of them in)."""
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}(?::[A-Za-z0-9_.\-]{1,64})*")
 
 
@@ -49,27 +57,67 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
+class RegistryKeys(NamedTuple):
+    """The keys of a namespace's schema registry, in the order ``fs_registry_put`` takes them.
+
+    They share the hash tag ``{registry}`` (with the index of namespaces), so one Lua call
+    updates a registry, its change log and the index together, on a cluster too."""
+
+    definitions: str
+    log: str
+    namespaces: str
+
+
+def registry_keys(namespace: str) -> RegistryKeys:
+    """``<ns>:{registry}`` (hash of definitions), ``<ns>:{registry}:log`` (stream of changes)."""
+    return RegistryKeys(f"{namespace}:{{registry}}", f"{namespace}:{{registry}}:log", REGISTRY_INDEX)
+
+
+def check_group(group: object) -> str:
+    """Return ``group`` if it can name an entity type (feature group), else raise ValueError."""
+    if not isinstance(group, str) or not _GROUP.fullmatch(group):
+        raise ValueError(
+            f"entity type {group!r}: 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or _"
+        )
+    return group
+
+
+def split_entity(entity_id: str) -> tuple[str | None, str]:
+    """``"product:123"`` -> ``("product", "123")``; ``"123"`` -> ``(None, "123")``."""
+    group, ident = _entity_match(entity_id).groups()
+    return group, ident
+
+
 def check_entity_id(entity_id: object) -> str:
     """Return ``entity_id`` if it can name an entity, else raise ValidationError.
 
-    Ids are strings of 1-256 characters without white space, control characters, ``{``, ``}``
-    or ``:`` (braces would break the hash tag, ``:`` the key layout).
+    An entity is ``<type>:<id>`` or a bare ``<id>``. Types are 1-64 characters of
+    ``A-Z a-z 0-9 _ -`` starting with a letter or ``_``; ids are 1-256 characters without white
+    space, control characters, ``{``, ``}`` or ``:`` (braces would break the hash tag, ``:`` the
+    key layout).
     """
+    return _entity_match(entity_id).string
+
+
+def _entity_match(entity_id: object) -> re.Match[str]:
     if not isinstance(entity_id, str):
         raise ValidationError(
             repr(entity_id), "entity_id", f"entity ids are str, got {type(entity_id).__name__}"
         )
-    if not _ENTITY_ID.fullmatch(entity_id):
+    match = _ENTITY_ID.fullmatch(entity_id)
+    if match is None:
         raise ValidationError(
             entity_id,
             "entity_id",
-            f"entity ids are 1-{MAX_ENTITY_ID_LENGTH} characters with no white space, "
-            "control characters, '{', '}' or ':'",
+            f"entity ids are [<type>:]<id>: a type of 1-64 characters of A-Z a-z 0-9 _ - and an "
+            f"id of 1-{MAX_ENTITY_ID_LENGTH} characters with no white space, control characters, "
+            "'{', '}' or ':'",
         )
-    return entity_id
+    return match
 
 
 def entity_keys(namespace: str, entity_id: object) -> EntityKeys:
     """The four keys of ``entity_id`` (validated) under ``namespace``."""
-    base = f"{namespace}:{{{check_entity_id(entity_id)}}}:"
+    group, ident = _entity_match(entity_id).groups()
+    base = f"{namespace}:{group}:{{{ident}}}:" if group else f"{namespace}:{{{ident}}}:"
     return EntityKeys(base + "v", base + "x", base + "h", base + "w")

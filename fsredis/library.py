@@ -17,10 +17,17 @@ repeated or circular include. From the same files it builds:
 
 The library carries a version (package version + a digest of the bundled source) that
 ``fs_version`` returns, so a client can tell when a server runs another build.
+
+The schema registry is compiled into the Functions library: ``lib/registry.lua`` holds the
+placeholder ``@REGISTRY@`` that :meth:`Library.with_registry` fills with a Lua table. Commands
+that include it (the checked writes) exist only as functions: a script run by ``EVALSHA`` is one
+client's copy and could enforce an outdated registry, while the Functions library is the one
+state every writer on the server shares (clients, sidecars, ``redis-cli FCALL``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -37,6 +44,9 @@ except ImportError:  # Python 3.10
 
 LIBRARY_NAME = "fsredis"
 VERSION_PLACEHOLDER = "@LIBRARY_VERSION@"
+REGISTRY_PLACEHOLDER = "@REGISTRY@"
+REGISTRY_HELPER = "lib/registry.lua"
+EMPTY_REGISTRY = "{groups = {}, strict = {}, versions = {}, empty = true}"
 _DIRECTIVE = re.compile(r"^--!\s*(\w+)\s*:\s*(.*?)\s*$")
 
 
@@ -53,13 +63,21 @@ class LuaFile:
 
 @dataclass(frozen=True)
 class Library:
-    """The bundled library: what ``FUNCTION LOAD`` takes and what ``EVALSHA`` runs."""
+    """The bundled library: what ``FUNCTION LOAD`` takes and what ``EVALSHA`` runs.
+
+    ``scripts`` and ``shas`` lack the functions-only commands (those that check the registry)."""
 
     version: str
     source: str
     scripts: dict[str, str]
     shas: dict[str, str]
     readonly: frozenset[str] = field(default_factory=frozenset)
+    template: str = ""
+    """``source`` before the registry table is filled in."""
+
+    def with_registry(self, table: str) -> Library:
+        """This library with ``table`` (Lua source of the compiled registry) as its registry."""
+        return dataclasses.replace(self, source=self.template.replace(REGISTRY_PLACEHOLDER, table))
 
 
 def parse(path: str, text: str) -> LuaFile:
@@ -157,16 +175,19 @@ def build(root: Traversable, package_version: str) -> Library:
         assert command.function is not None
         code = command.code.replace(VERSION_PLACEHOLDER, version)
         shebang = f"#!lua flags={','.join(command.flags)}\n" if command.flags else ""
-        scripts[command.function] = shebang + "".join(h.code for h in per_command[command.path]) + code
+        if all(h.path != REGISTRY_HELPER for h in per_command[command.path]):
+            scripts[command.function] = shebang + "".join(h.code for h in per_command[command.path]) + code
         flags = ", ".join(f"'{f}'" for f in command.flags)
         chunks.append(
             f"local function {command.function}(KEYS, ARGV)\n{code}end\n"
             f"redis.register_function{{function_name = '{command.function}', "
             f"callback = {command.function}, flags = {{{flags}}}}}\n"
         )
+    template = "\n".join(chunks)
     return Library(
         version=version,
-        source="\n".join(chunks),
+        source=template.replace(REGISTRY_PLACEHOLDER, EMPTY_REGISTRY),
+        template=template,
         scripts=scripts,
         shas={name: hashlib.sha1(s.encode()).hexdigest() for name, s in scripts.items()},
         readonly=frozenset(c.function for c in commands if c.function and "no-writes" in c.flags),

@@ -28,6 +28,7 @@ class Metrics:
         self.features_found = 0
         self.computation_seconds = 0.0
         self.computations = 0
+        self._transforms: dict[str, list[float]] = {}
 
     def observe(self, operation: str, seconds: float, ok: bool) -> None:
         """Count one call of ``operation`` that took ``seconds``."""
@@ -44,10 +45,13 @@ class Metrics:
         self.features_requested += requested
         self.features_found += found
 
-    def computation(self, seconds: float) -> None:
-        """Count one feature computation (a transform run)."""
+    def computation(self, transform: str, seconds: float) -> None:
+        """Count one run of ``transform`` that took ``seconds``."""
         self.computations += 1
         self.computation_seconds += seconds
+        totals = self._transforms.setdefault(transform, [0, 0.0])
+        totals[0] += 1
+        totals[1] += seconds
 
     def snapshot(self) -> dict[str, Any]:
         """Everything as plain numbers; latencies in milliseconds."""
@@ -75,4 +79,8 @@ class Metrics:
             "average_computation_time": (
                 self.computation_seconds * 1000.0 / self.computations if self.computations else 0.0
             ),
+            "transforms": {
+                name: {"runs": int(runs), "average_ms": seconds * 1000.0 / runs}
+                for name, (runs, seconds) in sorted(self._transforms.items())
+            },
         }

@@ -7,9 +7,14 @@
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
 --! include: lib/read_meta.lua
+--! include: lib/reject.lua
+--! include: lib/registry.lua
+--! include: lib/check_feature.lua
+--! include: lib/check_rules.lua
 -- Roll one feature back to an earlier version: that version's value is written again as a new
 -- version (history is append-only), with meta {rolled_back_from = N} merged into the given meta.
--- The new value's TTL is the default for its kind, as the client passes it.
+-- The new value's TTL is the feature's registered TTL, else the default for its kind as the client
+-- passes it. The value must pass the feature's current registered rules, as any write (fs_write).
 --
 -- KEYS[1..4]  values, expiry, history, write-id keys of the entity (as fs_write)
 -- ARGV[1]     feature name
@@ -19,7 +24,8 @@
 -- ARGV[7]     ttl ms for an embedding value, -1 for none
 -- ARGV[8]     meta, msgpack map (an empty string: an empty map)
 -- Returns the new version, or {0, current version} when the write id was already applied.
--- Errors: FSARG; FSNOTFOUND feature=<name> rule=version (no such version) | rule=trimmed (no longer kept)
+-- Errors: FSARG; FSNOTFOUND feature=<name> rule=version (no such version) | rule=trimmed (no longer kept);
+--         FSVALIDATION feature=<name> rule=<rule> when the old value breaks today's definition
 local k = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
 local name = ARGV[1]
 if name == nil or #name == 0 then fail('FSARG', 'fs_rollback needs a feature name') end
@@ -44,9 +50,20 @@ if not record then
 end
 local value = string.sub(record, 5 + struct.unpack('<I4', record))
 
-meta['rolled_back_from'] = target
+local rules, strict = entity_rules(k[1])
+local rule = rules and rules[name]
 local ttl = ttl_scalar
-if string.sub(value, 1, 2) == '\193e' then ttl = ttl_embedding end
+if rule and rule.ttl then
+  ttl = rule.ttl
+elseif string.sub(value, 1, 2) == '\193e' then
+  ttl = ttl_embedding
+end
+if rule then
+  value = check_rules(name, value, check_feature(name, value, ttl, #value), rule)
+elseif strict then
+  reject(name, 'unregistered', 'the namespace is strict and has no definition of it')
+end
+meta['rolled_back_from'] = target
 local expires_at = -1
 if ttl > 0 then expires_at = now + ttl end
 local version = put_features(k, {name}, {value}, {expires_at}, now, max_versions, write_id, cmsgpack.pack(meta))[1]

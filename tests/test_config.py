@@ -88,7 +88,7 @@ def test_write_call_layout() -> None:
     assert call.keys == tuple(entity_keys("fs", "e"))
     assert call.args[:5] == ("w", 4, 300_000, 4 * 1024 * 1024, b"\x80")
     assert call.args[5::3] == ("a", "v", "b")
-    assert call.args[7::3] == (10_000, -1, 500)
+    assert call.args[7::3] == ("d10000", "d-1", 500)  # "d": a default, which a registered TTL replaces
 
 
 def test_read_calls_are_read_only() -> None:

@@ -84,10 +84,14 @@ def test_the_version_changes_with_the_source(tmp_path) -> None:
 
 def test_the_shipped_library() -> None:
     library = bundled()
+    # The writes that check the registry exist only as functions (they are always sent by FCALL).
     assert set(library.scripts) == {
-        "fs_write", "fs_get", "fs_get_batch", "fs_lineage", "fs_rollback", "fs_delete", "fs_version",
+        "fs_get", "fs_get_batch", "fs_lineage", "fs_delete", "fs_version", "fs_registry_put",
     }
-    assert library.readonly == {"fs_get", "fs_get_batch", "fs_lineage", "fs_version"}
+    for name in ("fs_write", "fs_rollback", "fs_registry_version", *library.scripts):
+        assert f"function_name = '{name}'" in library.source
+    assert library.readonly == {"fs_get", "fs_get_batch", "fs_lineage", "fs_version", "fs_registry_version"}
+    assert "@REGISTRY@" in library.template and "@REGISTRY@" not in library.source
     for name, script in library.scripts.items():
         assert "--!" not in script.split("\n", 1)[1], name  # directives are stripped
 

@@ -89,7 +89,11 @@ BAD_IDS = [
     ("tab\there", "tab"),
     ("a{b", "open-brace"),
     ("a}b", "close-brace"),
-    ("user:1", "colon"),
+    ("a:b:c", "two-colons"),
+    ("9user:1", "type-starts-with-digit"),
+    (":1", "empty-type"),
+    ("user:", "empty-id"),
+    ("us er:1", "space-in-type"),
     ("x" * 257, "long"),
     ("nul\x00", "control"),
 ]

@@ -3,7 +3,8 @@
 --! include: lib/drop_history.lua
 -- put_features(k, names, values, expires, now, max_versions, write_id, meta) -> the new versions.
 -- k = {values, expiry, history, writes} keys of the entity; names/values/expires are parallel
--- lists (expiry in ms since the epoch, or -1). Versions come from the counter field <name> of the
+-- lists (expiry in ms since the epoch, or -1); meta is the msgpack lineage map every record gets,
+-- or a list of one per feature. Versions come from the counter field <name> of the
 -- history hash: 1, 2, 3, ... with no gap or repeat (the call is atomic). When max_versions > 0 a
 -- record "<name>#<version>" is added (layout in docs/storage_format.md):
 --   uint32 n | float64 version | float64 now_ms | float64 expires_ms or -1 | uint32 w | write id (w)
@@ -28,11 +29,12 @@ local function put_features(k, names, values, expires, now, max_versions, write_
       history[#history + 1] = '#keep'
       history[#history + 1] = max_versions
     end
-    local size = 28 + #write_id + #meta
+    local shared = type(meta) == 'string'
     for i = 1, n do
+      local m = shared and meta or meta[i]
       history[#history + 1] = names[i] .. '#' .. versions[i]
-      history[#history + 1] = struct.pack('<I4dddI4c0c0c0', size, versions[i], now, expires[i], #write_id,
-        write_id, meta, values[i])
+      history[#history + 1] = struct.pack('<I4dddI4c0c0c0', 28 + #write_id + #m, versions[i], now, expires[i],
+        #write_id, write_id, m, values[i])
       if versions[i] > max_versions then trim[#trim + 1] = names[i] .. '#' .. (versions[i] - max_versions) end
     end
   end

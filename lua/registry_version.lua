@@ -1,0 +1,9 @@
+--! function: fs_registry_version
+--! flags: no-writes
+--! include: lib/registry.lua
+-- The registry version of a namespace that the loaded library enforces (0: none), so a client can
+-- tell whether the library is behind the registry stored in <ns>:{registry}.
+-- KEYS[] none
+-- ARGV[1] namespace
+-- Returns an integer.
+return REGISTRY.versions[ARGV[1]] or 0
