@@ -1,7 +1,7 @@
-"""The ``fsredis`` command: ``demo``, ``load-functions``, ``info``.
+"""The ``fsredis`` command: ``demo``, ``load-functions``, ``info``, ``apply``, ``diff``, ``registry``.
 
 Given no Redis URL (``--redis-url`` or ``FSREDIS_REDIS_URL``), ``demo`` starts an embedded Valkey
-and says so on its first line; ``load-functions`` and ``info`` need a server to talk to.
+and says so on its first line; the other commands need a server to talk to.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fsredis import (
     FeatureStoreConfig,
     FeatureStoreError,
     NotFound,
+    Registry,
     __version__,
 )
 from fsredis.embedded import EmbeddedServer
@@ -43,15 +44,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("load-functions", "Install or upgrade the fsredis Lua library (Redis Functions) on a server.")
     info = add("info", "Show the loaded library, entity counts and sampled memory per entity.")
     info.add_argument("--sample", type=int, default=50, help="entities to sample for memory (default 50)")
+    apply = add("apply", "Make the namespace's schema registry equal to a features.yaml file.")
+    apply.add_argument("file", help="the registry file (YAML)")
+    apply.add_argument("--force", action="store_true",
+                       help="apply dtype changes even to features that have data")
+    apply.add_argument("--author", help="recorded with the change (default: user@host)")
+    diff = add("diff", "Show what `fsredis apply FILE` would change, without changing anything.")
+    diff.add_argument("file", help="the registry file (YAML)")
+    diff.add_argument("--exit-code", action="store_true", help="exit with 2 when there are changes")
+    registry = add("registry", "Print the namespace's registry as YAML (a features.yaml to start from).")
+    registry.add_argument("--history", type=int, default=0, metavar="N", help="also print the last N changes")
 
     args = parser.parse_args(argv)
+    run = {
+        "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
+        "apply": apply_command, "diff": diff_command, "registry": registry_command,
+    }[args.command]
     try:
-        if args.command == "demo":
-            return demo_command(args)
-        if args.command == "load-functions":
-            return load_functions_command(args)
-        return info_command(args)
-    except FeatureStoreError as exc:
+        return run(args)
+    except (FeatureStoreError, OSError) as exc:
         print(f"fsredis {args.command}: error: {exc}", file=sys.stderr)
         return 1
 
@@ -192,7 +203,7 @@ def info_command(args: argparse.Namespace) -> int:
         print(f"server:   {health.get('server')}  ping {health.get('ping_ms', 0):.2f} ms")
         print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
         entities, sampled = 0, list[bytes]()
-        for key in client.scan_iter(match=f"{namespace}:{{*}}:v", count=1000):
+        for key in client.scan_iter(match=f"{namespace}:*{{*}}:v", count=1000):
             entities += 1
             if len(sampled) < args.sample:
                 sampled.append(key[: -len(b"v")])
@@ -202,6 +213,48 @@ def info_command(args: argparse.Namespace) -> int:
                      for base in sampled]
             print(f"memory:   {np.mean(sizes):.0f} bytes per entity on average over {len(sizes)} sampled "
                   f"(all four keys, history included)")
+    return 0
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    desired = Registry.load(args.file)
+    with FeatureStore(_config(args)) as fs:
+        changes = fs.apply_registry(desired, force=args.force, author=args.author)
+        if not changes:
+            print(f"registry of namespace {fs.config.namespace!r} already matches {args.file}")
+            return 0
+        for change in changes:
+            print(change)
+        version = fs.get_registry().version
+        print(f"applied {len(changes)} change(s): namespace {fs.config.namespace!r} is at registry version {version}")
+    return 0
+
+
+def diff_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    desired = Registry.load(args.file)
+    with FeatureStore(_config(args)) as fs:
+        changes = fs.diff_registry(desired)
+    for change in changes:
+        print(change)
+    if not changes:
+        print(f"no changes: the registry matches {args.file}")
+        return 0
+    breaking = sum(1 for c in changes if c.breaking)
+    print(f"{len(changes)} change(s), {breaking} breaking (refused by apply if the feature has data, unless --force)")
+    return 2 if args.exit_code else 0
+
+
+def registry_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    with FeatureStore(_config(args)) as fs:
+        registry = fs.get_registry()
+        print(f"# namespace {fs.config.namespace!r}, registry version {registry.version}")
+        print(registry.to_yaml(), end="")
+        for entry in fs.registry_history(args.history) if args.history else []:
+            at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["at"]))
+            print(f"# v{entry['version']} at {at}Z by {entry['by']}: {len(entry['changes'])} change(s)")
     return 0
 
 

@@ -317,7 +317,10 @@ class Registry:
         if not isinstance(strict, bool):
             raise SchemaError("strict is true or false")
         groups: dict[str, dict[str, FeatureDefinition]] = {}
-        for group, features in (data.get("groups") or {}).items():
+        given = data.get("groups") or {}
+        if not isinstance(given, Mapping):
+            raise SchemaError("groups maps entity types to their features")
+        for group, features in given.items():
             try:
                 check_group(group)
             except ValueError as exc:

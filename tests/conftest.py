@@ -48,13 +48,17 @@ def servers() -> Iterator[dict[str, EmbeddedServer]]:
         server.stop()
 
 
-@pytest.fixture(params=SERVERS)
-def server(request: pytest.FixtureRequest, servers: dict[str, EmbeddedServer]) -> EmbeddedServer:
-    """A shared session server of each kind."""
-    kind = request.param
+def shared_server(servers: dict[str, EmbeddedServer], kind: str) -> EmbeddedServer:
+    """The session's server of ``kind``, started on first use."""
     if kind not in servers:
         servers[kind] = start_server(kind)
     return servers[kind]
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest, servers: dict[str, EmbeddedServer]) -> EmbeddedServer:
+    """A shared session server of each kind."""
+    return shared_server(servers, request.param)
 
 
 @pytest.fixture
