@@ -97,6 +97,15 @@ def _demo_store(args: argparse.Namespace) -> Iterator[FeatureStore]:
         yield store
 
 
+DEMO_DEFINITIONS = [
+    {"name": "price", "dtype": "float", "min": 0, "description": "List price in EUR", "owner": "pricing"},
+    {"name": "category", "dtype": "string", "allowed": ["books", "toys", "garden", "electronics", "sports"]},
+    {"name": "rating", "dtype": "float", "min": 1, "max": 5},
+    {"name": "in_stock", "dtype": "bool"},
+    {"name": "text_embedding", "dtype": "embedding", "dim": 64},
+]
+
+
 def _section(title: str) -> None:
     print(f"\n== {title}")
 
@@ -113,26 +122,26 @@ def demo_command(args: argparse.Namespace) -> int:
             "brand": "Acme",
             "in_stock": True,
             "rating": 4.6,
-            "text_embedding": rng.random(768),
+            "text_embedding": rng.random(64),
         }
         started = time.perf_counter()
-        fs.write_features("product_123", product, source="catalog-import")
-        print(f"wrote {len(product)} features of product_123 in {(time.perf_counter() - started) * 1000:.2f} ms")
+        fs.write_features("product:123", product, source="catalog-import")
+        print(f"wrote {len(product)} features of product:123 in {(time.perf_counter() - started) * 1000:.2f} ms")
 
         started = time.perf_counter()
-        got = fs.get_features("product_123", ["price", "category", "in_stock", "text_embedding"])
+        got = fs.get_features("product:123", ["price", "category", "in_stock", "text_embedding"])
         elapsed = (time.perf_counter() - started) * 1000
         embedding = got.pop("text_embedding")
         print(f"read back in {elapsed:.2f} ms: {got}, text_embedding {embedding.dtype}{embedding.shape}")
 
         _section("batch: 100 products x 5 features")
         fs.write_features_batch(
-            {f"product_{i}": {"price": round(float(rng.uniform(5, 500)), 2), "category": ["books", "toys", "garden"][i % 3],
+            {f"product:{i}": {"price": round(float(rng.uniform(5, 500)), 2), "category": ["books", "toys", "garden"][i % 3],
                               "rating": round(float(rng.uniform(1, 5)), 1), "in_stock": bool(i % 4),
                               "text_embedding": rng.random(64)} for i in range(100)},
             source="catalog-import",
         )
-        ids = [f"product_{i}" for i in range(100)]
+        ids = [f"product:{i}" for i in range(100)]
         started = time.perf_counter()
         batch = fs.get_features_batch(ids, ["price", "category", "rating", "in_stock", "text_embedding"])
         elapsed = (time.perf_counter() - started) * 1000
@@ -140,32 +149,47 @@ def demo_command(args: argparse.Namespace) -> int:
 
         _section("lineage and rollback")
         for price in (949.99, 899.99):
-            fs.write_features("product_123", {"price": price}, source="pricing-service",
+            fs.write_features("product:123", {"price": price}, source="pricing-service",
                               lineage={"producer": "repricer", "inputs": ["competitor_prices"]})
-        lineage = fs.get_feature_lineage("product_123", "price")
+        lineage = fs.get_feature_lineage("product:123", "price")
         for entry in lineage["versions"]:
             print(f"  v{entry['version']}: {entry['value']:>8}  source={entry['source']}  "
                   f"at {time.strftime('%H:%M:%S', time.gmtime(entry['timestamp']))}Z")
-        new_version = fs.rollback_feature("product_123", "price", 1)
-        print(f"rolled price back to v1 as v{new_version}: {fs.get_features('product_123', ['price'])}")
+        new_version = fs.rollback_feature("product:123", "price", 1)
+        print(f"rolled price back to v1 as v{new_version}: {fs.get_features('product:123', ['price'])}")
         try:
-            fs.rollback_feature("product_123", "price", 42)
+            fs.rollback_feature("product:123", "price", 42)
         except NotFound as exc:
             print(f"rollback to v42 refused: {exc}")
 
         _section("TTL per feature")
-        fs.write_features("session_9", {"last_click": "shoes", "lifetime_value": 120.0},
+        fs.write_features("session:9", {"last_click": "shoes", "lifetime_value": 120.0},
                           ttl={"last_click": 0.5, "lifetime_value": 3600})
-        print(f"now:        {fs.get_features('session_9')}")
+        print(f"now:        {fs.get_features('session:9')}")
         time.sleep(0.6)
-        print(f"after 0.6s: {fs.get_features('session_9')} (last_click expired, its sibling lives)")
+        print(f"after 0.6s: {fs.get_features('session:9')} (last_click expired, its sibling lives)")
 
-        _section("validation: a bad write is refused whole")
-        try:
-            fs.write_features("product_123", {"price": 1.0, "rating": float("nan")})
-        except FeatureStoreError as exc:
-            print(f"{type(exc).__name__}: {exc}")
-        print(f"price still {fs.get_features('product_123', ['price'])['price']}")
+        _section("schema registry: definitions checked inside Redis, for every writer")
+        fs.register_features("product", DEMO_DEFINITIONS, author="demo")
+        registry = fs.get_registry()
+        print(f"{len(registry.definitions('product'))} product features registered; registry version {registry.version}")
+        for bad in ({"price": -5.0, "rating": 4.0}, {"category": "cars"}, {"rating": float("nan")}):
+            try:
+                fs.write_features("product:123", bad)
+            except FeatureStoreError as exc:
+                print(f"refused whole: {type(exc).__name__}: {exc}")
+        print(f"price still {fs.get_features('product:123', ['price'])['price']}")
+
+        _section("computed features: transforms on raw data, one atomic write with lineage")
+        raw = {"name": "Trail running shoe", "description": "A light trail running shoe with a grippy sole",
+               "category": " Sports ", "price": 89.5}
+        fs.compute_and_store_features("product:456", raw)
+        computed = fs.get_features("product:456")
+        vector = computed.pop("text_embedding")
+        print(f"from {sorted(raw)}: {computed}, text_embedding {vector.dtype}{vector.shape}")
+        entry = fs.get_feature_lineage("product:456", "price_log")["versions"][0]
+        print(f"price_log v{entry['version']} by transform {entry['transform']}@{entry['transform_version']} "
+              f"from {entry['inputs']}")
 
         _section("export to a DataFrame")
         try:
@@ -182,7 +206,7 @@ def demo_command(args: argparse.Namespace) -> int:
               f"average_computation_time={metrics['average_computation_time']:.3f} ms")
         for name, op in metrics["operations"].items():
             print(f"  {name:<22} calls={op['calls']:<4} p50={op['p50_ms']:.3f} ms  p99={op['p99_ms']:.3f} ms")
-        print("\nkey format for redis-cli: FCALL_RO fs_get 2 '<ns>:{<entity>}:v' '<ns>:{<entity>}:x' <feature>...")
+        print("\nkey format for redis-cli: FCALL_RO fs_get 2 '<ns>:<type>:{<id>}:v' '<ns>:<type>:{<id>}:x' <feature>...")
     return 0
 
 

@@ -17,6 +17,7 @@ from fsredis.cli import main
 from fsredis.embedded import default_binary
 
 VALKEY_CLI = str(Path(default_binary()).with_name("valkey-cli"))
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli_for(server) -> str:
@@ -128,9 +129,38 @@ def test_demo_runs_on_an_embedded_server() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("fsredis demo: started an embedded Valkey at redis://127.0.0.1:")
     for expected in ("rolled price back to v1 as v4", "last_click expired", "ValidationError", "cache_hit_rate",
-                     "status': 'healthy'", "product_0"):
+                     "status': 'healthy'", "product:0", "refused whole: ValidationError: feature=price rule=min",
+                     "by transform price_features@1 from ['price']"):
         assert expected in result.stdout, expected
 
 
 def test_demo_on_a_given_server(server) -> None:
     assert main(["demo", "--redis-url", server.url, "--namespace", "demo-test"]) == 0
+
+
+def test_fsredis_apply_diff_and_registry(server, namespace, tmp_path, capsys) -> None:
+    target = ["--redis-url", server.url, "--namespace", namespace]
+    assert main(["diff", str(ROOT / "features.yaml"), "--exit-code", *target]) == 2
+    assert "+ product:price" in capsys.readouterr().out
+    assert main(["apply", str(ROOT / "features.yaml"), "--author", "ci", *target]) == 0
+    assert "registry version 1" in capsys.readouterr().out
+    assert main(["diff", str(ROOT / "features.yaml"), "--exit-code", *target]) == 0
+    assert "no changes" in capsys.readouterr().out
+
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        store.write_features("product:1", {"price": 3.0})
+    changed = tmp_path / "features.yaml"
+    changed.write_text((ROOT / "features.yaml").read_text().replace("price: {dtype: float, min: 0,", "price: {dtype: string,"))
+    assert main(["diff", str(changed), *target]) == 0
+    assert "breaking: dtype changes from float to string" in capsys.readouterr().out
+    assert main(["apply", str(changed), *target]) == 1  # the feature has data
+    assert "product:price (dtype changes from float to string)" in capsys.readouterr().err
+    assert main(["apply", str(changed), "--force", *target]) == 0
+    capsys.readouterr()
+
+    assert main(["registry", "--history", "5", *target]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"# namespace {namespace!r}, registry version 2")
+    assert "price:\n      dtype: string" in out and "by ci:" in out
+    assert main(["apply", str(tmp_path / "missing.yaml"), *target]) == 1
+    assert "No such file" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from redis.crc import key_slot
 
-from fsredis import FeatureStoreConfig, NotFound
+from fsredis import FeatureDefinition, FeatureStoreConfig, NotFound, SchemaError, ValidationError
 from fsredis.keys import entity_keys
 from tests.conftest import make_store
 
@@ -79,3 +79,23 @@ def test_library_reloaded_on_every_primary(cluster_store, local_cluster) -> None
             assert client.fcall_ro("fs_version", 0) == cluster_store.library.version.encode()
     health = cluster_store.health_check()
     assert health["status"] == "healthy" and health["library_version"] == cluster_store.library.version
+
+
+def test_the_registry_is_enforced_on_every_primary(cluster_store, local_cluster, namespace) -> None:
+    ids = [f"product:{i}" for i in range(30)]
+    assert len(_nodes_of(local_cluster, namespace, ids)) == 3
+    cluster_store.register_features("product", [FeatureDefinition("price", "float", min=0)])
+    cluster_store.write_features("product:0", {"price": 5.0})
+    with pytest.raises(SchemaError, match="product:price"):  # has data on some node: refused
+        cluster_store.register_features("product", [FeatureDefinition("price", "string")])
+    for entity in ids:
+        with pytest.raises(ValidationError, match="rule=min"):
+            cluster_store.write_features(entity, {"price": -1.0})
+    for node in local_cluster.nodes:  # every primary runs the same registry, and a reload keeps it
+        with node.client() as client:
+            assert client.fcall_ro("fs_registry_version", 0, namespace) == 1
+            client.function_flush()
+    with pytest.raises(ValidationError, match="rule=min"):
+        cluster_store.write_features("product:7", {"price": -1.0})
+    cluster_store.compute_and_store_features_batch({e: {"price": 3.0} for e in ids})
+    assert cluster_store.get_features_batch(ids, ["price_bucket"])["product:29"] == {"price_bucket": 0}
