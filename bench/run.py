@@ -155,6 +155,30 @@ def bench_writes(fs: FeatureStore, raw: redis.Redis, n: int) -> list[dict[str, A
     return results
 
 
+def bench_validation(fs: FeatureStore, raw: redis.Redis, n: int) -> list[dict[str, Any]]:
+    """The cost of the schema registry: the same 10-scalar write to an entity type with registered
+    definitions (dtype, min, max on each feature) and to one without; the same read of both."""
+    fs.register_features("checked", [{"name": name, "dtype": "float", "min": -1.0, "max": 1e9} for name in SCALARS])
+    values = {name: float(i) for i, name in enumerate(SCALARS)}
+    results = []
+    floor, ours = paired(lambda: fs.write_features("plain:v1", values), lambda: fs.write_features("checked:v1", values), n)
+    results.append(row("write 10 scalars, registered vs not", "same write, no definitions", floor, ours,
+                       "validation cost"))
+    floor, ours = paired(lambda: fs.get_features("plain:v1", SCALARS), lambda: fs.get_features("checked:v1", SCALARS), n)
+    results.append(row("get 1x10, registered vs not", "same read, no definitions", floor, ours, "reads unchanged"))
+
+    def server_usec(entity: str) -> float:  # what Redis itself spends per FCALL fs_write
+        raw.config_resetstat()
+        for _ in range(1000):
+            fs.write_features(entity, values)
+        return float(raw.info("commandstats")["cmdstat_fcall"]["usec_per_call"])
+
+    plain, checked = min(server_usec("plain:v1") for _ in range(3)), min(server_usec("checked:v1") for _ in range(3))
+    results.append({"operation": "fs_write server time, 10 scalars", "plain_usec": plain, "checked_usec": checked,
+                    "ratio": checked / plain, "target": "validation cost, server side"})
+    return results
+
+
 async def bench_async(url: str, namespace: str, transport: str, n: int) -> dict[str, Any]:
     raw = redis.asyncio.Redis.from_url(url)
     keys = entity_keys(namespace, "e1")
@@ -216,6 +240,9 @@ def fmt_row(r: dict[str, Any]) -> str:
     if "ratio_throughput" in r:
         return (f"{r['operation']:<42} {r['fsredis_features_per_s']:>26,.0f}/s   {r['floor']:<24} "
                 f"{r['floor_features_per_s']:>17,.0f}/s   {r['ratio_throughput']:>5.2f}x   {r['target']}")
+    if "checked_usec" in r:
+        return (f"{r['operation']:<42} {r['checked_usec']:>8.1f} us/call with definitions, {r['plain_usec']:.1f} "
+                f"without (INFO commandstats, min of 3 x 1,000)   {r['ratio']:>5.2f}x   {r['target']}")
     if "ratio_current_value" in r:
         return (f"{r['operation']:<42} values key {r['values_key_bytes']:>6} B, all keys {r['all_keys_bytes']:>6} B"
                 f"   vs raw 3,072 B   {r['ratio_current_value']:>5.2f}x   {r['target']}")
@@ -259,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["transports"][transport] = rows
         with FeatureStore(FeatureStoreConfig(redis_url=url, namespace=namespace)) as fs:
             report["memory"] = memory(fs, raw)
+            report["validation"] = bench_validation(fs, raw, max(1000, n // 2))
         if server is not None:
             report["capacity"] = capacity(server.port, namespace, 0 if args.quick else 2)
     finally:
@@ -267,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                 for prefix in ("e", "w", "wb"):
                     fs.delete_features(f"{prefix}{i}")
             fs.delete_features("mem")
+            for entity in ("plain:v1", "checked:v1"):
+                fs.delete_features(entity)
+            fs.unregister_features("checked", SCALARS, author="bench")
         raw.close()
         if server is not None:
             server.stop()
@@ -280,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(fmt_row(r))
         print()
+    print(f"schema registry\n{header}")
+    for r in report["validation"]:
+        print(fmt_row(r))
+    print()
     print(fmt_row(report["memory"]))
     if report.get("capacity"):
         print(fmt_row(report["capacity"]))
