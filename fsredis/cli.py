@@ -226,6 +226,7 @@ def info_command(args: argparse.Namespace) -> int:
         namespace = fs.config.namespace
         print(f"server:   {health.get('server')}  ping {health.get('ping_ms', 0):.2f} ms")
         print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
+        print(f"registry: version {fs.get_registry().version} stored, {health.get('registry_version')} enforced")
         entities, sampled = 0, list[bytes]()
         for key in client.scan_iter(match=f"{namespace}:*{{*}}:v", count=1000):
             entities += 1

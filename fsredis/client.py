@@ -548,8 +548,10 @@ class _Operations:
     # -- operations -----------------------------------------------------------------------------
 
     def health_check(self) -> Any:
-        """``{"status", "redis_connected", "server", "library_version", "ping_ms", ...}``; never
-        raises for an unreachable server (status ``unhealthy``)."""
+        """``{"status", "redis_connected", "server", "library_version", "registry_version",
+        "ping_ms", ...}``; never raises for an unreachable server (status ``unhealthy``).
+        ``registry_version`` is this namespace's registry version that the loaded library enforces
+        (the lowest over a cluster's primaries)."""
         return self._run("health_check", self._health())
 
     def _health(self) -> Operation:
@@ -570,6 +572,9 @@ class _Operations:
             report["server"] = {"name": name, "version": info.get(f"{name}_version", info.get("redis_version"))}
             report["library_version"] = _loaded_version((yield from self._send(commands.version())))
             report["status"] = "healthy" if report["library_version"] == self.library.version else "degraded"
+            if report["status"] == "healthy":  # another build may lack fs_registry_version
+                enforced = yield from self._send(commands.registry_version(self.config.namespace))
+                report["registry_version"] = min(enforced.values()) if isinstance(enforced, dict) else enforced
         except FeatureStoreError as exc:
             report["error"] = str(exc)
         return report

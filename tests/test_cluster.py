@@ -91,6 +91,7 @@ def test_the_registry_is_enforced_on_every_primary(cluster_store, local_cluster,
     for entity in ids:
         with pytest.raises(ValidationError, match="rule=min"):
             cluster_store.write_features(entity, {"price": -1.0})
+    assert cluster_store.health_check()["registry_version"] == 1
     for node in local_cluster.nodes:  # every primary runs the same registry, and a reload keeps it
         with node.client() as client:
             assert client.fcall_ro("fs_registry_version", 0, namespace) == 1

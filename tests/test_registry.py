@@ -156,6 +156,7 @@ def test_the_registry_is_versioned_and_logged(store) -> None:
     assert [d.name for d in store.list_features("product")] == ["a", "b"]
     with pytest.raises(NotFound):
         store.get_feature_definition("product", "zzz")
+    assert store.health_check()["registry_version"] == 2
     store.unregister_features("product", ["a"])
     assert [d.name for d in store.list_features()] == ["b"]
     store.write_features("product:1", {"a": -1})  # no longer checked
