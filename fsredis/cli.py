@@ -97,7 +97,7 @@ def _demo_store(args: argparse.Namespace) -> Iterator[FeatureStore]:
         yield store
 
 
-DEMO_DEFINITIONS = [
+DEMO_DEFINITIONS: list[dict[str, Any]] = [
     {"name": "price", "dtype": "float", "min": 0, "description": "List price in EUR", "owner": "pricing"},
     {"name": "category", "dtype": "string", "allowed": ["books", "toys", "garden", "electronics", "sports"]},
     {"name": "rating", "dtype": "float", "min": 1, "max": 5},
