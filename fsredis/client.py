@@ -448,13 +448,9 @@ class _Operations:
     def unregister_features(self, entity_type: str, feature_names: Iterable[str], *, author: str | None = None) -> Any:
         """Remove definitions (stored values stay; a strict namespace then refuses new writes).
         Returns the changes made."""
-        names = set(commands.check_names(feature_names))
-
-        def without(current: Registry) -> Registry:
-            groups = {g: {n: d for n, d in f.items() if g != entity_type or n not in names} for g, f in current.groups.items()}
-            return Registry({g: f for g, f in groups.items() if f}, current.strict, current.version)
-
-        return self._run("unregister_features", self._change_registry(without, False, author))
+        names = commands.check_names(feature_names)
+        return self._run("unregister_features", self._change_registry(
+            lambda current: schema.without_definitions(current, entity_type, names), False, author))
 
     def set_strict(self, strict: bool, *, author: str | None = None) -> Any:
         """Turn strict mode on (features without a definition are refused) or off."""

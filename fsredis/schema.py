@@ -454,6 +454,13 @@ def with_definitions(current: Registry, group: str, definitions: Iterable[Featur
     return Registry(groups, current.strict, current.version)
 
 
+def without_definitions(current: Registry, group: str, names: Iterable[str]) -> Registry:
+    """``current`` without the definitions ``names`` of ``group`` (a group left empty goes too)."""
+    drop = set(names)
+    groups = {g: {n: d for n, d in f.items() if g != group or n not in drop} for g, f in current.groups.items()}
+    return Registry({g: f for g, f in groups.items() if f}, current.strict, current.version)
+
+
 def compile_registries(registries: Mapping[str, Registry]) -> str:
     """The Lua table ``REGISTRY`` of lua/lib/registry.lua for every namespace's registry."""
     groups: dict[str, Any] = {}
