@@ -40,7 +40,7 @@ from fsredis.errors import (
     ValidationError,
     translate,
 )
-from fsredis.keys import REGISTRY_INDEX, check_entity_id, check_group, entity_keys, registry_keys
+from fsredis.keys import REGISTRY_INDEX, check_group, entity_keys, registry_keys
 from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics
 from fsredis.schema import Change, FeatureDefinition, Registry
@@ -350,8 +350,8 @@ class _Operations:
         return self._run("get_features_batch", self._get_batch(entity_ids, feature_names))
 
     def _get_batch(self, entity_ids, feature_names) -> Operation:  # type: ignore[no-untyped-def]
-        ids = list(dict.fromkeys(check_entity_id(e) for e in commands.check_names(entity_ids, "entity_ids")))
-        keys = [self._keys(e) for e in ids]
+        ids = list(dict.fromkeys(commands.check_names(entity_ids, "entity_ids")))
+        keys = [self._keys(e) for e in ids]  # checks each id (the cache skips ids seen recently)
         if feature_names is None:
             replies = yield from self._send_many([commands.get(k, None) for k in keys])
             _raise_first(replies)

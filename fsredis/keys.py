@@ -26,9 +26,8 @@ from redis.crc import key_slot
 from fsredis.errors import ValidationError
 
 MAX_ENTITY_ID_LENGTH = 256
-_GROUP_PATTERN = r"[A-Za-z_][A-Za-z0-9_\-]{0,63}"
-_GROUP = re.compile(_GROUP_PATTERN)
-_ENTITY_ID = re.compile(r"(?:(%s):)?([^\s{}:\x00-\x1f\x7f]{1,%d})" % (_GROUP_PATTERN, MAX_ENTITY_ID_LENGTH))
+_GROUP = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
+_ID = re.compile(r"[^\s{}:\x00-\x1f\x7f]{1,%d}" % MAX_ENTITY_ID_LENGTH)
 REGISTRY_INDEX = "fsredis:{registry}:namespaces"
 """A set of the namespaces that have a registry (the library compiles all of them in)."""
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}(?::[A-Za-z0-9_.\-]{1,64})*")
@@ -82,10 +81,23 @@ def check_group(group: object) -> str:
     return group
 
 
-def split_entity(entity_id: str) -> tuple[str | None, str]:
-    """``"product:123"`` -> ``("product", "123")``; ``"123"`` -> ``(None, "123")``."""
-    group, ident = _entity_match(entity_id).groups()
-    return group, ident
+def split_entity(entity_id: object) -> tuple[str | None, str]:
+    """``"product:123"`` -> ``("product", "123")``; ``"123"`` -> ``(None, "123")``; raises
+    ValidationError for anything that cannot name an entity (see :func:`check_entity_id`)."""
+    if not isinstance(entity_id, str):
+        raise ValidationError(
+            repr(entity_id), "entity_id", f"entity ids are str, got {type(entity_id).__name__}"
+        )
+    group, colon, ident = entity_id.rpartition(":")
+    if (colon and not _GROUP.fullmatch(group)) or not _ID.fullmatch(ident):
+        raise ValidationError(
+            entity_id,
+            "entity_id",
+            f"entity ids are [<type>:]<id>: a type of 1-64 characters of A-Z a-z 0-9 _ - and an "
+            f"id of 1-{MAX_ENTITY_ID_LENGTH} characters with no white space, control characters, "
+            "'{', '}' or ':'",
+        )
+    return group or None, ident
 
 
 def check_entity_id(entity_id: object) -> str:
@@ -96,28 +108,12 @@ def check_entity_id(entity_id: object) -> str:
     space, control characters, ``{``, ``}`` or ``:`` (braces would break the hash tag, ``:`` the
     key layout).
     """
-    return _entity_match(entity_id).string
-
-
-def _entity_match(entity_id: object) -> re.Match[str]:
-    if not isinstance(entity_id, str):
-        raise ValidationError(
-            repr(entity_id), "entity_id", f"entity ids are str, got {type(entity_id).__name__}"
-        )
-    match = _ENTITY_ID.fullmatch(entity_id)
-    if match is None:
-        raise ValidationError(
-            entity_id,
-            "entity_id",
-            f"entity ids are [<type>:]<id>: a type of 1-64 characters of A-Z a-z 0-9 _ - and an "
-            f"id of 1-{MAX_ENTITY_ID_LENGTH} characters with no white space, control characters, "
-            "'{', '}' or ':'",
-        )
-    return match
+    split_entity(entity_id)
+    return entity_id  # type: ignore[return-value]
 
 
 def entity_keys(namespace: str, entity_id: object) -> EntityKeys:
     """The four keys of ``entity_id`` (validated) under ``namespace``."""
-    group, ident = _entity_match(entity_id).groups()
+    group, ident = split_entity(entity_id)
     base = f"{namespace}:{group}:{{{ident}}}:" if group else f"{namespace}:{{{ident}}}:"
     return EntityKeys(base + "v", base + "x", base + "h", base + "w")
