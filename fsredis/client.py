@@ -608,15 +608,16 @@ class _Operations:
                 if _loaded_version(loaded) == self.library.version:
                     self._library_checked = True
                     return self.library.version
+            registries = yield from self._registries()
             for _ in range(REGISTRY_ATTEMPTS):
-                registries = yield from self._registries()
                 source = self.library.with_registry(schema.compile_registries(registries)).source
                 for command in self._transport.load_commands(source):
                     yield command
-                # Compiled from what was read; load again if a registry changed since.
-                versions = yield from self._registry_versions(list(registries))
-                if versions == {ns: r.version for ns, r in registries.items()}:
+                # Compiled from what was read: load again if a registry changed (or came) since.
+                latest = yield from self._registries()
+                if _versions(latest) == _versions(registries):
                     break
+                registries = latest
         except RedisError as exc:
             raise translate(exc) from exc
         self._library_checked = True
@@ -624,19 +625,9 @@ class _Operations:
 
     def _registries(self) -> Operation:
         """Every namespace's registry on the server (what the library must enforce)."""
-        names = sorted(n.decode() for n in (yield ("SMEMBERS", REGISTRY_INDEX)))
-        if not names:
-            return {}
-        replies = yield [("HGETALL", registry_keys(ns).definitions) for ns in names]
-        _raise_first(replies)
+        names = sorted(n.decode() for n in (yield from self._plain(("SMEMBERS", REGISTRY_INDEX))))
+        replies = (yield from self._plain([("HGETALL", registry_keys(ns).definitions) for ns in names])) if names else []
         return {ns: Registry.from_hash(raw) for ns, raw in zip(names, replies)}
-
-    def _registry_versions(self, namespaces: list[str]) -> Operation:
-        if not namespaces:
-            return {}
-        replies = yield [("HGET", registry_keys(ns).definitions, "#version") for ns in namespaces]
-        _raise_first(replies)
-        return {ns: int(v or 0) for ns, v in zip(namespaces, replies)}
 
     def _send(self, request: Call | Command) -> Operation:
         """Send one request; install the library first, and again if the server lost it."""
@@ -723,6 +714,10 @@ def _loaded_version(reply: Any) -> str | None:
         found = sorted({v.decode() for v in reply.values()})
         return found[0] if len(found) == 1 else ", ".join(found)
     return reply.decode() if isinstance(reply, bytes) else reply
+
+
+def _versions(registries: Mapping[str, Registry]) -> dict[str, int]:
+    return {ns: registry.version for ns, registry in registries.items()}
 
 
 def _raise_first(replies: Sequence[Any]) -> None:
