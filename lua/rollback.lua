@@ -7,7 +7,6 @@
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
 --! include: lib/read_meta.lua
---! include: lib/reject.lua
 --! include: lib/registry.lua
 --! include: lib/check_feature.lua
 --! include: lib/check_rules.lua
@@ -58,11 +57,7 @@ if rule and rule.ttl then
 elseif string.sub(value, 1, 2) == '\193e' then
   ttl = ttl_embedding
 end
-if rule then
-  value = check_rules(name, value, check_feature(name, value, ttl, #value), rule)
-elseif strict then
-  reject(name, 'unregistered', 'the namespace is strict and has no definition of it')
-end
+value = check_rules(name, value, check_feature(name, value, ttl, #value), rule, strict)
 meta['rolled_back_from'] = target
 local expires_at = -1
 if ttl > 0 then expires_at = now + ttl end

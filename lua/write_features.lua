@@ -58,12 +58,7 @@ for i = 6, #ARGV, 3 do
   else
     ttl = tonumber(ttl) or 0
   end
-  local decoded = check_feature(name, value, ttl, max_bytes)
-  if rule then
-    value = check_rules(name, value, decoded, rule)
-  elseif strict then
-    reject(name, 'unregistered', 'the namespace is strict and ' .. string.match(k[1], '^(.-){') .. ' has no definition of it')
-  end
+  value = check_rules(name, value, check_feature(name, value, ttl, max_bytes), rule, strict)
   if seen[name] then reject(name, 'duplicate', 'the feature appears twice in one write') end
   seen[name] = true
   names[#names + 1] = name

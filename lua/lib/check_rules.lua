@@ -3,13 +3,18 @@
 --! include: lib/show_value.lua
 --! include: lib/check_scalar.lua
 --! include: lib/item_fits.lua
--- check_rules(name, value, decoded, rules) -> the value to store, or FSVALIDATION naming the feature,
--- the rule and the offending value. `value` is the encoded value (already through check_feature),
--- `decoded` its msgpack decoding (nil for tagged values), `rules` the feature's compiled definition
--- (fsredis/schema.py FeatureDefinition.compiled; FeatureDefinition.validate_encoded gives the same
--- verdicts in Python). Rules: nullable, dtype, dim, min, max, allowed, max_length, items.
+-- check_rules(name, value, decoded, rules, strict) -> the value to store, or FSVALIDATION naming
+-- the feature, the rule and the offending value. `value` is the encoded value (already through
+-- check_feature), `decoded` its msgpack decoding (nil for tagged values), `rules` the feature's
+-- compiled definition (fsredis/schema.py FeatureDefinition.compiled; FeatureDefinition.validate_encoded
+-- gives the same verdicts in Python) or nil, in which case the feature passes unless `strict`.
+-- Rules: unregistered, nullable, dtype, dim, min, max, allowed, max_length, items.
 -- An integer written to a float feature is stored as a float64.
-local function check_rules(name, value, decoded, rules)
+local function check_rules(name, value, decoded, rules, strict)
+  if not rules then
+    if strict then reject(name, 'unregistered', 'the namespace is strict and the entity type does not define it') end
+    return value
+  end
   local kind = value_kind(value)
   if kind == 'null' then
     if not rules.null then reject(name, 'nullable', 'the value is null and the feature is not nullable') end
