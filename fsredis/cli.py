@@ -1,12 +1,14 @@
-"""The ``fsredis`` command: ``demo``, ``load-functions``, ``info``, ``apply``, ``diff``, ``registry``.
+"""The ``fsredis`` command: ``serve``, ``demo``, ``load-functions``, ``info``, ``apply``, ``diff``,
+``registry``.
 
-Given no Redis URL (``--redis-url`` or ``FSREDIS_REDIS_URL``), ``demo`` starts an embedded Valkey
-and says so on its first line; the other commands need a server to talk to.
+Given no Redis URL (``--redis-url`` or ``FSREDIS_REDIS_URL``), ``serve`` and ``demo`` start an
+embedded Valkey and say so on their first line; the other commands need a server to talk to.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -20,6 +22,7 @@ from fsredis import (
     FeatureStore,
     FeatureStoreConfig,
     FeatureStoreError,
+    MissingDependency,
     NotFound,
     Registry,
     __version__,
@@ -39,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--namespace", default=None, help="key prefix (default: $FSREDIS_NAMESPACE or 'fs')")
         return sub
 
+    serve = add("serve", "Run the HTTP sidecar (on an embedded Valkey unless --redis-url is given).")
+    serve.add_argument("--host", help="address to listen on (default: $FSREDIS_SERVER_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: $FSREDIS_SERVER_PORT or 8080)")
+    serve.add_argument("--token-file", help="file holding the bearer token for writes (or $FSREDIS_SERVER_TOKEN)")
+    serve.add_argument("--data-dir", help="keep the embedded server's data (AOF) in this directory")
     demo = add("demo", "Run the product-features walkthrough (on an embedded Valkey unless --redis-url is given).")
     demo.add_argument("--data-dir", help="keep the embedded server's data (AOF) in this directory")
     add("load-functions", "Install or upgrade the fsredis Lua library (Redis Functions) on a server.")
@@ -57,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     run = {
-        "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
+        "serve": serve_command, "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
         "apply": apply_command, "diff": diff_command, "registry": registry_command,
     }[args.command]
     try:
@@ -104,6 +112,36 @@ DEMO_DEFINITIONS: list[dict[str, Any]] = [
     {"name": "in_stock", "dtype": "bool"},
     {"name": "text_embedding", "dtype": "embedding", "dim": 64},
 ]
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    try:
+        from fsredis_server import ServerSettings, logs, serve
+    except ImportError as exc:
+        raise MissingDependency(f"the sidecar needs the server extra: pip install 'fsredis[server]' ({exc})") from None
+    overrides: dict[str, Any] = {"store": _config(args)}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as f:
+            overrides["token"] = f.read().strip()
+    settings = ServerSettings.from_env(**overrides)
+    logs.configure()
+    log = logs.logger()
+    server = None
+    if not settings.store.redis_url:
+        server = EmbeddedServer(data_dir=args.data_dir).start()
+        log.info("started an embedded Valkey; it stops with the sidecar", url=server.url, data_dir=str(server.data_dir),
+                 version=server.version())
+        settings.store = dataclasses.replace(settings.store, redis_url=server.url)
+    try:
+        serve(settings)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
 
 
 def _section(title: str) -> None:

@@ -575,6 +575,19 @@ class _Operations:
             report["error"] = str(exc)
         return report
 
+    def export_metrics(self, registry: Any = None) -> None:
+        """Feed this store's operation metrics (latency per operation, errors, features requested
+        and found, validation errors by rule, transform times) to Prometheus collectors on
+        ``registry`` (default: prometheus_client's global registry), shared by every store that
+        exports there. Needs ``enable_monitoring`` and prometheus-client."""
+        if not self._monitor:
+            raise ValueError("export_metrics needs enable_monitoring=True")
+        from fsredis.prometheus import for_registry
+
+        exporter = for_registry(registry)
+        if exporter not in self._metrics.exporters:
+            self._metrics.exporters.append(exporter)
+
     def get_performance_metrics(self) -> Any:
         """Per-operation calls, errors and latency percentiles (ms), ``cache_hit_rate`` (features
         found / requested) and ``average_computation_time`` (ms per feature computation)."""
@@ -687,9 +700,9 @@ class _Operations:
     def _routed(self, *command: Any) -> Any:
         return self._redis.execute_command(*command, target_nodes=self._target(command))
 
-    def _observe(self, operation: str, started: float, ok: bool) -> None:
+    def _observe(self, operation: str, started: float, error: BaseException | None) -> None:
         if self._monitor and operation:
-            self._metrics.observe(operation, perf_counter() - started, ok)
+            self._metrics.observe(operation, perf_counter() - started, error)
 
     @classmethod
     def embedded(cls, data_dir: str | None = None, *, persistence: bool = True, **overrides: Any) -> Any:
@@ -748,10 +761,10 @@ class FeatureStore(_Operations):
                 else:
                     request = steps.send(reply)
         except StopIteration as done:
-            self._observe(operation, started, True)
+            self._observe(operation, started, None)
             return done.value
-        except BaseException:
-            self._observe(operation, started, False)
+        except BaseException as exc:
+            self._observe(operation, started, exc)
             raise
 
     def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
@@ -806,6 +819,12 @@ class AsyncFeatureStore(_Operations):
         # At most max_connections operations at once, each using one connection at a time, so the
         # pool never runs out; the others wait here, up to pool_timeout.
         self._slots = asyncio.Semaphore(self.config.max_connections)
+        self._busy = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Operations running now, each holding at most one connection (<= max_connections)."""
+        return self._busy
 
     async def _run(self, operation: str, steps: Operation) -> Any:  # type: ignore[override]
         if self._slots.locked():
@@ -819,9 +838,11 @@ class AsyncFeatureStore(_Operations):
                 ) from None
         else:
             await self._slots.acquire()
+        self._busy += 1
         try:
             return await self._drive(operation, steps)
         finally:
+            self._busy -= 1
             self._slots.release()
 
     async def _drive(self, operation: str, steps: Operation) -> Any:
@@ -842,10 +863,10 @@ class AsyncFeatureStore(_Operations):
                 else:
                     request = steps.send(reply)
         except StopIteration as done:
-            self._observe(operation, started, True)
+            self._observe(operation, started, None)
             return done.value
-        except BaseException:
-            self._observe(operation, started, False)
+        except BaseException as exc:
+            self._observe(operation, started, exc)
             raise
 
     async def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:

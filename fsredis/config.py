@@ -97,13 +97,7 @@ class FeatureStoreConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> FeatureStoreConfig:
         """Build a config from ``FSREDIS_*`` variables (e.g. ``FSREDIS_REDIS_URL``,
         ``FSREDIS_DEFAULT_TTL=none``), then ``overrides``; unset fields keep their defaults."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is None or f.name == "redis_kwargs":
-                continue
-            values[f.name] = _parse(f.name, raw, str(f.type))
+        values = read_env(cls, ENV_PREFIX, environ, skip={"redis_kwargs"})
         values.update(overrides)
         return cls(**values)
 
@@ -124,6 +118,20 @@ class FeatureStoreConfig:
         options["max_connections"] = self.max_connections
         options.update(self.redis_kwargs)
         return options
+
+
+def read_env(
+    cls: Any, prefix: str, environ: Mapping[str, str] | None = None, skip: set[str] | frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` set in ``environ`` (default ``os.environ``) as
+    ``<prefix><FIELD>``, parsed by their annotation (bool, int, float, str, optionally None)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        raw = environ.get(prefix + f.name.upper())
+        if raw is not None and f.name not in skip:
+            values[f.name] = _parse(f.name, raw, str(f.type))
+    return values
 
 
 def _parse(name: str, raw: str, annotation: str) -> Any:

@@ -29,21 +29,27 @@ class Metrics:
         self.computation_seconds = 0.0
         self.computations = 0
         self._transforms: dict[str, list[float]] = {}
+        self.exporters: list[Any] = []
+        """Also fed with every count (fsredis/prometheus.py, ``store.export_metrics()``)."""
 
-    def observe(self, operation: str, seconds: float, ok: bool) -> None:
-        """Count one call of ``operation`` that took ``seconds``."""
+    def observe(self, operation: str, seconds: float, error: BaseException | None = None) -> None:
+        """Count one call of ``operation`` that took ``seconds`` (and raised ``error``)."""
         op = self._ops.get(operation)
         if op is None:
             op = self._ops[operation] = _Operation()
         op.calls += 1
-        if not ok:
+        if error is not None:
             op.errors += 1
         op.latencies.append(seconds)
+        for exporter in self.exporters:
+            exporter.observe(operation, seconds, error)
 
     def lookup(self, requested: int, found: int) -> None:
         """Count features asked for and features returned (the hit rate)."""
         self.features_requested += requested
         self.features_found += found
+        for exporter in self.exporters:
+            exporter.lookup(requested, found)
 
     def computation(self, transform: str, seconds: float) -> None:
         """Count one run of ``transform`` that took ``seconds``."""
@@ -52,6 +58,8 @@ class Metrics:
         totals = self._transforms.setdefault(transform, [0, 0.0])
         totals[0] += 1
         totals[1] += seconds
+        for exporter in self.exporters:
+            exporter.computation(transform, seconds)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything as plain numbers; latencies in milliseconds."""

@@ -1,0 +1,23 @@
+"""The fsredis sidecar: health, Prometheus metrics and HTTP access to a feature store.
+
+``fsredis serve`` runs it; ``create_app(settings)`` builds the aiohttp application (tests and
+custom runners use that). Every Redis call goes through :class:`fsredis.AsyncFeatureStore`.
+"""
+
+from fsredis_server.app import create_app
+from fsredis_server.settings import ServerSettings
+
+__all__ = ["ServerSettings", "create_app", "serve"]
+
+
+def serve(settings: ServerSettings) -> None:
+    """Run the sidecar until SIGTERM or SIGINT; in-flight requests get ``shutdown_timeout``."""
+    from aiohttp import web
+
+    from fsredis_server import logs
+
+    logs.configure()
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_timeout,
+        access_log=None, print=None, handle_signals=True,
+    )

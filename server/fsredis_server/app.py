@@ -1,0 +1,253 @@
+"""The aiohttp application: ``create_app(settings)``.
+
+Every Redis call goes through one :class:`~fsredis.AsyncFeatureStore`, made and closed in a
+``cleanup_ctx`` together with the background task that watches Redis. Middlewares, outermost
+first: request id and access log, metrics, errors (every failure becomes a JSON error with a
+stable code, never a stack trace), authentication. Routes are in :mod:`fsredis_server.handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from fsredis import (
+    AsyncFeatureStore,
+    BatchWriteError,
+    FeatureStoreError,
+    LibraryError,
+    NotFound,
+    Registry,
+    RegistryConflict,
+    SchemaError,
+    StoreFull,
+    StoreUnavailable,
+    TransformError,
+    ValidationError,
+)
+from fsredis_server import logs
+from fsredis_server.metrics import ServerMetrics
+from fsredis_server.settings import ServerSettings
+from fsredis_server.wire import BadRequest
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Readiness:
+    """What the background check last saw of Redis."""
+
+    ready: bool = False
+    reason: str = "not checked yet"
+    library_version: str | None = None
+    registry_version: int | None = None
+    checked_at: float = 0.0
+
+
+@dataclass
+class RegistryCache:
+    """The namespace's registry, refreshed by the background check and after a PUT."""
+
+    registry: Registry = field(default_factory=Registry)
+
+    def definitions(self, entity_id: str) -> dict[str, Any]:
+        group = entity_id.partition(":")[0] if ":" in entity_id else None
+        return self.registry.groups.get(group, {}) if group else {}
+
+
+SETTINGS = web.AppKey("settings", ServerSettings)
+STORE = web.AppKey("store", AsyncFeatureStore)
+METRICS = web.AppKey("metrics", ServerMetrics)
+READINESS = web.AppKey("readiness", Readiness)
+REGISTRY = web.AppKey("registry", RegistryCache)
+
+# Exception class -> (HTTP status, stable code); the codes are the Lua library's where it has one.
+ERRORS: list[tuple[type[BaseException], int, str]] = [
+    (BadRequest, 400, "FSBADREQUEST"),
+    (ValidationError, 400, "FSVALIDATION"),
+    (TransformError, 400, "FSTRANSFORM"),
+    (BatchWriteError, 400, "FSBATCH"),
+    (RegistryConflict, 409, "FSCONFLICT"),
+    (SchemaError, 400, "FSSCHEMA"),
+    (NotFound, 404, "FSNOTFOUND"),
+    (StoreUnavailable, 503, "FSUNAVAILABLE"),
+    (StoreFull, 507, "FSFULL"),
+    (LibraryError, 503, "FSLIBRARY"),
+    (FeatureStoreError, 500, "FSERROR"),
+]
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return web.json_response(error_body(code, message, **extra), status=status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request id per request (the caller's X-Request-ID when sane), bound to every log line,
+    echoed in the response; one access log line per request, without feature values."""
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    response = await handler(request)
+    response.headers["X-Request-ID"] = request_id
+    logs.logger().info(
+        "request", method=request.method, path=request.path, route=_route(request), status=response.status,
+        ms=round((time.perf_counter() - started) * 1000.0, 3),
+    )
+    return response
+
+
+@web.middleware
+async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    response = await handler(request)
+    route = _route(request)
+    metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Failures as JSON ``{"error": {"code", "message", ...}}`` with the status they deserve."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {401: "FSUNAUTHORIZED", 403: "FSFORBIDDEN", 404: "FSNOTFOUND", 405: "FSMETHOD",
+                413: "FSTOOLARGE"}.get(exc.status, "FSHTTP")
+        response = json_error(exc.status, code, exc.reason)
+        response.headers.update({k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")})
+        return response
+    except Exception as exc:  # every failure answers in the same JSON shape
+        for kind, status, code in ERRORS:
+            if isinstance(exc, kind):
+                return json_error(status, code, str(exc), **_details(request, exc))
+        logs.logger().exception("unhandled error", route=_route(request))
+        return json_error(500, "FSINTERNAL", "internal error; the request id is in the log")
+
+
+def _details(request: web.Request, exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, (ValidationError, NotFound)):
+        details = {"feature": exc.feature, "rule": exc.rule}
+        logs.logger().info("refused", code=type(exc).__name__, **details,
+                           **({"detail": exc.detail} if request.app[SETTINGS].log_values else {}))
+        return details
+    if isinstance(exc, TransformError):
+        return {"transform": exc.transform}
+    if isinstance(exc, BatchWriteError):
+        return {"written": exc.written, "refused": {e: str(err) for e, err in exc.errors.items()}}
+    return {}
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With a token configured: writes (and reads, with ``protect_reads``) need
+    ``Authorization: Bearer <token>``, compared in constant time. 401 without it, 403 when wrong."""
+    settings = request.app[SETTINGS]
+    if settings.token and request.path not in _OPEN_PATHS:
+        reading = request.method in ("GET", "HEAD", "OPTIONS") or _is_read_post(request)
+        if settings.protect_reads or not reading:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not given.strip():
+                raise web.HTTPUnauthorized(reason="this route needs Authorization: Bearer <token>",
+                                           headers={"WWW-Authenticate": 'Bearer realm="fsredis"'})
+            if not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
+                raise web.HTTPForbidden(reason="the token is not valid")
+    return await handler(request)
+
+
+def _is_read_post(request: web.Request) -> bool:
+    return request.method == "POST" and request.path == "/v1/features:batch"
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+async def _watch_redis(app: web.Application) -> None:
+    """Check Redis every ``check_interval``: readiness, the connection gauge, the library info,
+    and the cached registry. Never raises; runs until cancelled."""
+    store, metrics, state = app[STORE], app[METRICS], app[READINESS]
+    interval = app[SETTINGS].check_interval
+    log = logs.logger()
+    while True:
+        try:
+            health = await asyncio.wait_for(store.health_check(), timeout=max(interval * 5, 2.0))
+        except (asyncio.TimeoutError, FeatureStoreError) as exc:
+            health = {"status": "unhealthy", "error": f"check failed: {exc or type(exc).__name__}"}
+        ready = health["status"] == "healthy"
+        if ready:
+            try:
+                app[REGISTRY].registry = await store.get_registry()
+            except FeatureStoreError as exc:
+                ready, health["error"] = False, f"registry unreadable: {exc}"
+        if ready != state.ready:
+            log.info("redis ready" if ready else "redis not ready", reason=health.get("error") or health["status"])
+        if not ready:
+            metrics.connection_failures.inc()
+        state.ready = ready
+        state.reason = "ok" if ready else str(health.get("error") or f"library {health.get('library_version')} "
+                                                 f"loaded, {health.get('library_expected')} expected")
+        state.library_version = health.get("library_version")
+        state.registry_version = health.get("registry_version")
+        state.checked_at = time.time()
+        metrics.redis_up.set(1 if ready else 0)
+        metrics.library.info({"version": str(state.library_version), "registry_version": str(state.registry_version)})
+        await asyncio.sleep(interval)
+
+
+async def redis_context(app: web.Application) -> AsyncIterator[None]:
+    """The store, its metrics, and the Redis watcher, for the life of the app."""
+    settings = app[SETTINGS]
+    store = AsyncFeatureStore(settings.store)
+    store.export_metrics(app[METRICS].registry)
+    app[METRICS].track_pool(lambda: store.in_flight, settings.store.max_connections)
+    app[STORE] = store
+    watcher = asyncio.create_task(_watch_redis(app))
+    log = logs.logger()
+    log.info("sidecar starting", **settings.public(), library=store.library.version)
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await store.close()
+        log.info("sidecar stopped")
+
+
+def create_app(settings: ServerSettings | None = None) -> web.Application:
+    """The sidecar application for ``settings`` (default: ``ServerSettings.from_env()``)."""
+    from fsredis_server.handlers import add_routes
+
+    settings = settings or ServerSettings.from_env()
+    app = web.Application(
+        middlewares=[request_context, measure, errors, authenticate], client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = ServerMetrics()
+    app[READINESS] = Readiness()
+    app[REGISTRY] = RegistryCache()
+    app.cleanup_ctx.append(redis_context)
+    add_routes(app)
+    return app

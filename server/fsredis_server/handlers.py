@@ -1,0 +1,169 @@
+"""The routes, all in one table (:data:`ROUTES`), and their thin handlers.
+
+Handlers read the request, call the store, and shape the answer; every data rule stays in the
+Lua library behind :class:`~fsredis.AsyncFeatureStore`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from fsredis import NotFound, Registry, SchemaError, __version__
+from fsredis_server.app import METRICS, READINESS, REGISTRY, SETTINGS, STORE
+from fsredis_server.metrics import CONTENT_TYPE
+from fsredis_server.openapi import spec
+from fsredis_server.wire import BadRequest, field, read_body, respond, to_features
+
+
+def _names(request: web.Request) -> list[str] | None:
+    """``?names=a,b`` (or repeated ``names=``) as a list; None when absent."""
+    given = request.query.getall("names", [])
+    if not given:
+        return None
+    names = [n for part in given for n in part.split(",") if n]
+    if not names:
+        raise BadRequest("names= lists feature names separated by commas")
+    return names
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "alive", "version": __version__})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: Redis answered the last check and runs this build's library."""
+    state = request.app[READINESS]
+    body = {
+        "ready": state.ready, "reason": state.reason, "library_version": state.library_version,
+        "registry_version": state.registry_version,
+        "checked_seconds_ago": round(time.time() - state.checked_at, 3) if state.checked_at else None,
+    }
+    return web.json_response(body, status=200 if state.ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(spec())
+
+
+async def get_features(request: web.Request) -> web.Response:
+    entity = request.match_info["entity"]
+    features = await request.app[STORE].get_features(entity, _names(request))
+    if not features:
+        raise NotFound("-", "entity", f"no live features of {entity} (none requested exists)")
+    return respond(request, {"entity_id": entity, "features": features})
+
+
+async def put_features(request: web.Request) -> web.Response:
+    entity = request.match_info["entity"]
+    body = await read_body(request)
+    features = to_features(field(body, "features", dict), request.app[REGISTRY].definitions(entity))
+    await request.app[STORE].write_features(
+        entity, features,
+        ttl=field(body, "ttl", (int, float, dict), None),
+        source=field(body, "source", str, None),
+        write_id=field(body, "write_id", str, None),
+        lineage=field(body, "lineage", dict, None),
+    )
+    return respond(request, {"entity_id": entity, "written": sorted(features)})
+
+
+async def delete_features(request: web.Request) -> web.Response:
+    entity = request.match_info["entity"]
+    deleted = await request.app[STORE].delete_features(entity, _names(request))
+    return respond(request, {"entity_id": entity, "deleted": deleted})
+
+
+async def batch(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    ids = field(body, "entity_ids", list)
+    limit = request.app[SETTINGS].max_batch
+    if not ids or len(ids) > limit:
+        raise BadRequest(f"'entity_ids' lists 1 to {limit} entity ids")
+    names = field(body, "names", list, None)
+    entities = await request.app[STORE].get_features_batch(ids, names)
+    return respond(request, {"entities": entities})
+
+
+async def compute(request: web.Request) -> web.Response:
+    entity = request.match_info["entity"]
+    body = await read_body(request)
+    raw = field(body, "raw_data", dict)
+    await request.app[STORE].compute_and_store_features(
+        entity, raw, source=field(body, "source", str, "compute"), write_id=field(body, "write_id", str, None),
+    )
+    return respond(request, {"entity_id": entity, "computed": True})
+
+
+async def lineage(request: web.Request) -> web.Response:
+    entity, feature = request.match_info["entity"], request.match_info["feature"]
+    limit = request.query.get("limit")
+    if limit is not None and (not limit.isdigit() or int(limit) < 1):
+        raise BadRequest("limit is a whole number >= 1")
+    result = await request.app[STORE].get_feature_lineage(entity, feature, int(limit) if limit else None)
+    if result["current_version"] == 0:
+        raise NotFound(feature, "version", f"{entity} has no version of {feature}")
+    return respond(request, result)
+
+
+async def rollback(request: web.Request) -> web.Response:
+    entity, feature = request.match_info["entity"], request.match_info["feature"]
+    body = await read_body(request)
+    version = await request.app[STORE].rollback_feature(
+        entity, feature, field(body, "version", int), write_id=field(body, "write_id", str, None),
+    )
+    return respond(request, {"entity_id": entity, "feature": feature, "version": version})
+
+
+async def get_registry(request: web.Request) -> web.Response:
+    registry = await request.app[STORE].get_registry()
+    return respond(request, {"version": registry.version, **registry.to_dict()})
+
+
+async def put_registry(request: web.Request) -> web.Response:
+    """Apply a registry (the features.yaml structure, as JSON). ``?dry_run=true`` only diffs."""
+    body = await read_body(request)
+    try:
+        desired = Registry.from_dict(field(body, "registry", dict))
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(str(exc)) from None
+    store = request.app[STORE]
+    if request.query.get("dry_run", "").lower() in ("1", "true", "yes"):
+        changes = await store.diff_registry(desired)
+    else:
+        changes = await store.apply_registry(
+            desired, force=field(body, "force", bool, False), author=field(body, "author", str, None) or "sidecar",
+        )
+        request.app[REGISTRY].registry = await store.get_registry()
+    version = request.app[REGISTRY].registry.version
+    return respond(request, {"changes": [c.to_dict() for c in changes], "version": version})
+
+
+ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/healthz", healthz),
+    ("GET", "/readyz", readyz),
+    ("GET", "/metrics", metrics),
+    ("GET", "/openapi.json", openapi),
+    ("GET", "/v1/features/{entity}", get_features),
+    ("PUT", "/v1/features/{entity}", put_features),
+    ("DELETE", "/v1/features/{entity}", delete_features),
+    ("POST", "/v1/features:batch", batch),
+    ("POST", "/v1/compute/{entity}", compute),
+    ("GET", "/v1/lineage/{entity}/{feature}", lineage),
+    ("POST", "/v1/rollback/{entity}/{feature}", rollback),
+    ("GET", "/v1/registry", get_registry),
+    ("PUT", "/v1/registry", put_registry),
+]
+
+
+def add_routes(app: web.Application) -> None:
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)

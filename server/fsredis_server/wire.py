@@ -1,0 +1,119 @@
+"""Feature values on the HTTP wire: JSON by default, msgpack when asked for.
+
+* JSON: embeddings are arrays of numbers, timestamps ISO 8601 strings (UTC). Coming in, an array
+  (or a string) becomes an embedding (or a timestamp) when the registry defines the feature so;
+  otherwise it stays a list (a string).
+* msgpack (``application/msgpack``): embeddings are raw little-endian bytes (float32, or float16
+  where the registry says so), timestamps msgpack timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import msgpack
+import numpy as np
+from aiohttp import web
+
+from fsredis import FeatureDefinition, ValidationError
+
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+_MSGPACK_TYPES = (MSGPACK, "application/x-msgpack", "application/vnd.msgpack")
+
+
+class BadRequest(Exception):
+    """A request the API cannot read (malformed body, wrong shape); 400 FSBADREQUEST."""
+
+
+def wants_msgpack(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return any(kind in accept for kind in _MSGPACK_TYPES)
+
+
+def respond(request: web.Request, payload: Any, status: int = 200) -> web.Response:
+    """``payload`` as msgpack when the client accepts it, else JSON."""
+    if wants_msgpack(request):
+        body = msgpack.packb(payload, default=_to_msgpack, datetime=True, use_bin_type=True)
+        return web.Response(body=body, status=status, content_type=MSGPACK)
+    return web.Response(text=json.dumps(payload, default=_to_json, allow_nan=False), status=status,
+                        content_type=JSON)
+
+
+async def read_body(request: web.Request) -> Any:
+    """The request body, msgpack or JSON by its Content-Type; BadRequest when unreadable."""
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("the request needs a body")
+    try:
+        if request.content_type in _MSGPACK_TYPES:
+            return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
+        return json.loads(raw)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise BadRequest(f"the body is not valid {'msgpack' if request.content_type in _MSGPACK_TYPES else 'JSON'}: {exc}") from None
+
+
+def field(body: Any, name: str, kind: type | tuple[type, ...], default: Any = ..., what: str = "") -> Any:
+    """``body[name]``, checked to be a ``kind``; BadRequest naming the field otherwise."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("the body is a JSON object")
+    if name not in body:
+        if default is ...:
+            raise BadRequest(f"the body needs {name!r}{what}")
+        return default
+    value = body[name]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, (int, float)):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise BadRequest(f"{name!r} must be {names}{what}")
+    return value
+
+
+def to_features(values: Any, definitions: Mapping[str, FeatureDefinition]) -> dict[str, Any]:
+    """Feature values as they came over the wire, made into what the store takes: embeddings and
+    timestamps by the registered definitions (bytes are embeddings in any case)."""
+    if not isinstance(values, Mapping) or not values:
+        raise BadRequest("'features' is a non-empty object of name -> value")
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        definition = definitions.get(name)
+        dtype = definition.dtype if definition else None
+        if isinstance(value, bytes):
+            precision = definition.precision if dtype == "embedding" else "float32"  # type: ignore[union-attr]
+            size = 2 if precision == "float16" else 4
+            if len(value) % size:
+                raise ValidationError(name, "shape", f"{len(value)} bytes are not a whole number of {precision} values")
+            value = np.frombuffer(value, dtype=f"<f{size}")
+        elif dtype == "embedding" and isinstance(value, list):
+            try:
+                value = np.asarray(value, dtype=definition.precision)  # type: ignore[union-attr]
+            except (TypeError, ValueError):
+                raise ValidationError(name, "dtype", "an embedding is an array of numbers") from None
+        elif dtype == "timestamp" and isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValidationError(name, "dtype", f"{value!r} is not an ISO 8601 timestamp") from None
+        out[name] = value
+    return out
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [v if math.isfinite(v) else None for v in value.tolist()]
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _to_msgpack(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.astype(value.dtype.newbyteorder("<"), copy=False).tobytes()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} cannot be sent as msgpack")
