@@ -1,0 +1,102 @@
+"""`fsredis serve` as a real process: HTTP in and out, Redis going away and coming back, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from fsredis.embedded import free_port
+from tests.conftest import start_server
+
+TOKEN = "e2e-token-0123456789abcdef"
+VALUE = 12345.678  # must never appear in the logs
+
+
+def call(port: int, method: str, path: str, body: Any = None, token: str | None = None,
+         timeout: float = 10.0) -> tuple[int, dict[str, Any] | str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw, status = response.read(), response.status
+    except urllib.error.HTTPError as exc:
+        raw, status = exc.read(), exc.code
+    text = raw.decode()
+    return status, json.loads(text) if text.startswith("{") else text
+
+
+def wait_for(port: int, path: str, status: int, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if call(port, "GET", path, timeout=2.0)[0] == status:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never answered {status}")
+
+
+@pytest.fixture
+def redis_with_data(tmp_path):
+    server = start_server("valkey", data_dir=tmp_path / "redis", persistence=True)
+    yield server
+    server.stop()
+
+
+def test_serve_end_to_end(redis_with_data) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
+    env.update(FSREDIS_SERVER_TOKEN=TOKEN, FSREDIS_SERVER_CHECK_INTERVAL="0.2", FSREDIS_SOCKET_TIMEOUT="1",
+               FSREDIS_SOCKET_CONNECT_TIMEOUT="1", FSREDIS_RETRIES="1")
+    sidecar = subprocess.Popen(
+        [sys.executable, "-m", "fsredis", "serve", "--redis-url", redis_with_data.url, "--port", str(port),
+         "--namespace", "e2e"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+    try:
+        wait_for(port, "/readyz", 200)
+        assert call(port, "PUT", "/v1/features/product:1", {"features": {"price": VALUE}})[0] == 401
+        status, _ = call(port, "PUT", "/v1/features/product:1", {"features": {"price": VALUE}}, token=TOKEN)
+        assert status == 200
+        assert call(port, "GET", "/v1/features/product:1")[1] == {"entity_id": "product:1", "features": {"price": VALUE}}
+        metrics = call(port, "GET", "/metrics")[1]
+        assert "fsredis_features_found_total 1.0" in metrics and "fsredis_redis_up 1.0" in metrics
+
+        redis_with_data.stop()  # Redis goes away: readiness flips, calls fail fast, nothing hangs
+        wait_for(port, "/readyz", 503)
+        started = time.monotonic()
+        status, body = call(port, "GET", "/v1/features/product:1")
+        assert status == 503 and body["error"]["code"] == "FSUNAVAILABLE"  # type: ignore[index]
+        assert time.monotonic() - started < 8
+        assert "fsredis_redis_up 0.0" in call(port, "GET", "/metrics")[1]
+        assert call(port, "GET", "/healthz")[0] == 200  # alive all along
+
+        redis_with_data.start()  # back on the same port, with its data (AOF)
+        wait_for(port, "/readyz", 200)
+        assert call(port, "GET", "/v1/features/product:1")[1]["features"] == {"price": VALUE}  # type: ignore[index]
+
+        sidecar.send_signal(signal.SIGTERM)
+        assert sidecar.wait(timeout=20) == 0
+    finally:
+        if sidecar.poll() is None:
+            sidecar.kill()
+        out, err = sidecar.communicate(timeout=10)
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert lines[0]["event"] == "sidecar starting" and lines[0]["auth"] == "bearer" and TOKEN not in out
+    requests = [line for line in lines if line["event"] == "request"]
+    assert requests and all(len(line["request_id"]) == 32 for line in requests)
+    assert {"redis not ready", "redis ready", "sidecar stopped"} <= {line["event"] for line in lines}
+    assert str(VALUE) not in out and str(VALUE) not in err
