@@ -15,11 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 from collections.abc import Awaitable, Callable
@@ -29,7 +34,7 @@ import redis
 import redis.asyncio
 
 from fsredis import AsyncFeatureStore, FeatureStore, FeatureStoreConfig, __version__
-from fsredis.embedded import EmbeddedServer
+from fsredis.embedded import EmbeddedServer, free_port
 from fsredis.keys import entity_keys
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -194,6 +199,76 @@ async def bench_async(url: str, namespace: str, transport: str, n: int) -> dict[
     return row("async get_features 1x10 scalars", "redis.asyncio HMGET", floor, ours, "p50 <= 1.2x")
 
 
+def _wrk(url: str, seconds: float, connections: int, body: str | None) -> dict[str, Any] | None:
+    """Requests/s and latency percentiles from wrk (one thread: the sidecar gets the other core)."""
+    tool = shutil.which("wrk")
+    if not tool:
+        return None
+    args = [tool, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", url]
+    script = None
+    if body is not None:
+        script = Path(tempfile.mkstemp(suffix=".lua")[1])
+        script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f"wrk.body = {json.dumps(body)}\n")
+        args[1:1] = ["-s", str(script)]
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    finally:
+        if script:
+            script.unlink()
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def ms(text: str) -> float:
+        number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return float(number) * units[unit]
+
+    percent = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"tool": "wrk", "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50_ms": ms(percent["50"]), "p99_ms": ms(percent["99"]), "errors": int(errors.group(1)) if errors else 0}
+
+
+def bench_http(redis_url: str, namespace: str, seconds: float) -> list[dict[str, Any]]:
+    """The sidecar (``fsredis serve``, one process) under a load generator in another process (wrk,
+    else bench/http_load.py): a single-entity GET and a 100-entity batch POST."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
+    sidecar = subprocess.Popen(
+        [sys.executable, "-m", "fsredis", "serve", "--redis-url", redis_url, "--port", str(port),
+         "--namespace", namespace], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(base + "/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        get = f"{base}/v1/features/e1?names={','.join(SCALARS)}"
+        batch = json.dumps({"entity_ids": [f"e{i}" for i in range(100)], "names": SCALARS})
+        cases = [  # 16 connections saturate the sidecar (throughput); 1 shows latency without queueing
+            ("GET /v1/features/{entity}, 10 scalars", get, None, 16, ">= 3,000 req/s"),
+            ("GET /v1/features/{entity}, 10 scalars", get, None, 1, "p99 < 5 ms"),
+            ("POST /v1/features:batch, 100 x 10", f"{base}/v1/features:batch", batch, 16, ""),
+            ("POST /v1/features:batch, 100 x 10", f"{base}/v1/features:batch", batch, 1, ""),
+        ]
+        results = []
+        for name, url, body, connections, target in cases:
+            load = _wrk(url, seconds, connections, body)
+            if load is None:
+                command = [sys.executable, str(Path(__file__).with_name("http_load.py")), url,
+                           "--seconds", str(seconds), "--connections", str(connections)]
+                load = {"tool": "aiohttp", **json.loads(subprocess.run(
+                    command + (["--body", body] if body else []), capture_output=True, text=True, check=True).stdout)}
+            results.append({"operation": name, "connections": connections, "target": target, **load})
+        return results
+    finally:
+        sidecar.send_signal(signal.SIGTERM)
+        sidecar.wait(timeout=30)
+
+
 def memory(fs: FeatureStore, raw: redis.Redis) -> dict[str, Any]:
     """Bytes Redis uses for one entity holding only a 768-dim float32 embedding."""
     vector = np.random.default_rng(1).random(768).astype(np.float32)
@@ -244,6 +319,10 @@ def fmt_row(r: dict[str, Any]) -> str:
     if "ratio_throughput" in r:
         return (f"{r['operation']:<42} {r['fsredis_features_per_s']:>26,.0f}/s   {r['floor']:<24} "
                 f"{r['floor_features_per_s']:>17,.0f}/s   {r['ratio_throughput']:>5.2f}x   {r['target']}")
+    if "requests_per_s" in r:
+        return (f"{r['operation']:<42} {r['requests_per_s']:>10,.0f} req/s   p50 {r['p50_ms']:.2f} ms   "
+                f"p99 {r['p99_ms']:.2f} ms   ({r['tool']}, {r['connections']} connection(s), {r.get('errors', 0)} errors)"
+                f"   {r['target']}")
     if "checked_usec" in r:
         return (f"{r['operation']:<42} {r['checked_usec']:>8.1f} us/call with definitions, {r['plain_usec']:.1f} "
                 f"without (INFO commandstats, min of 8 x 1,000)   {r['ratio']:>5.2f}x   {r['target']}")
@@ -293,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             report["validation"] = bench_validation(fs, raw, max(1000, n // 2))
         if server is not None:
             report["capacity"] = capacity(server.port, namespace, 0 if args.quick else 2)
+        report["http"] = bench_http(url, namespace, 3 if args.quick else 10)
     finally:
         with FeatureStore(FeatureStoreConfig(redis_url=url, namespace=namespace)) as fs:
             for i in range(0, 1200):
@@ -317,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
     print(f"schema registry\n{header}")
     for r in report["validation"]:
+        print(fmt_row(r))
+    print()
+    print("sidecar over HTTP (fsredis serve, one process)")
+    for r in report["http"]:
         print(fmt_row(r))
     print()
     print(fmt_row(report["memory"]))

@@ -1,9 +1,9 @@
 """The aiohttp application: ``create_app(settings)``.
 
 Every Redis call goes through one :class:`~fsredis.AsyncFeatureStore`, made and closed in a
-``cleanup_ctx`` together with the background task that watches Redis. Middlewares, outermost
-first: request id and access log, metrics, errors (every failure becomes a JSON error with a
-stable code, never a stack trace), authentication. Routes are in :mod:`fsredis_server.handlers`.
+``cleanup_ctx`` together with the background task that watches Redis. One middleware (:func:`edge`)
+does request ids, authentication, JSON errors with stable codes, metrics and the access log.
+Routes are in :mod:`fsredis_server.handlers`.
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ ERRORS: list[tuple[type[BaseException], int, str]] = [
 ]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+_HTTP_CODES = {401: "FSUNAUTHORIZED", 403: "FSFORBIDDEN", 404: "FSNOTFOUND", 405: "FSMETHOD", 413: "FSTOOLARGE"}
+_log = logs.logger()
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -97,60 +99,54 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> web.Respon
 
 
 @web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A request id per request (the caller's X-Request-ID when sane), bound to every log line,
-    echoed in the response; one access log line per request, without feature values."""
-    given = request.headers.get("X-Request-ID", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-    structlog.contextvars.clear_contextvars()
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything around a handler, in one layer (each layer costs on every request):
+
+    * a request id (the caller's ``X-Request-ID`` when sane, else a new one), bound to every log
+      line of the request and echoed in the response;
+    * authentication (:func:`check_token`);
+    * errors as JSON ``{"error": {"code", "message", ...}}`` with the status they deserve, never a
+      stack trace;
+    * the request metrics, and one access log line, without feature values.
+    """
+    started = time.perf_counter()
+    given = request.headers.get("X-Request-ID")
+    request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.perf_counter()
-    response = await handler(request)
-    response.headers["X-Request-ID"] = request_id
-    logs.logger().info(
-        "request", method=request.method, path=request.path, route=_route(request), status=response.status,
-        ms=round((time.perf_counter() - started) * 1000.0, 3),
-    )
-    return response
-
-
-@web.middleware
-async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = request.app[METRICS]
-    started = time.perf_counter()
-    response = await handler(request)
-    route = _route(request)
-    metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
-    metrics.requests.labels(route, request.method, str(response.status)).inc()
-    return response
-
-
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Failures as JSON ``{"error": {"code", "message", ...}}`` with the status they deserve."""
     try:
-        return await handler(request)
+        check_token(request)
+        response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {401: "FSUNAUTHORIZED", 403: "FSFORBIDDEN", 404: "FSNOTFOUND", 405: "FSMETHOD",
-                413: "FSTOOLARGE"}.get(exc.status, "FSHTTP")
-        response = json_error(exc.status, code, exc.reason)
+        response = json_error(exc.status, _HTTP_CODES.get(exc.status, "FSHTTP"), exc.reason)
         response.headers.update({k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")})
-        return response
     except Exception as exc:  # every failure answers in the same JSON shape
-        for kind, status, code in ERRORS:
-            if isinstance(exc, kind):
-                return json_error(status, code, str(exc), **_details(request, exc))
-        logs.logger().exception("unhandled error", route=_route(request))
-        return json_error(500, "FSINTERNAL", "internal error; the request id is in the log")
+        response = _error_response(request, exc)
+    route = _route(request)
+    seconds = time.perf_counter() - started
+    metrics = request.app[METRICS]
+    metrics.latency.labels(route, request.method).observe(seconds)
+    metrics.requests.labels(route, request.method, str(response.status)).inc()
+    response.headers["X-Request-ID"] = request_id
+    _log.info("request", method=request.method, path=request.path, route=route, status=response.status,
+              ms=round(seconds * 1000.0, 3))
+    return response
+
+
+def _error_response(request: web.Request, exc: Exception) -> web.Response:
+    for kind, status, code in ERRORS:
+        if isinstance(exc, kind):
+            return json_error(status, code, str(exc), **_details(request, exc))
+    _log.exception("unhandled error", route=_route(request))
+    return json_error(500, "FSINTERNAL", "internal error; the request id is in the log")
 
 
 def _details(request: web.Request, exc: Exception) -> dict[str, Any]:
     if isinstance(exc, (ValidationError, NotFound)):
         details = {"feature": exc.feature, "rule": exc.rule}
-        logs.logger().info("refused", code=type(exc).__name__, **details,
-                           **({"detail": exc.detail} if request.app[SETTINGS].log_values else {}))
+        _log.info("refused", code=type(exc).__name__, **details,
+                  **({"detail": exc.detail} if request.app[SETTINGS].log_values else {}))
         return details
     if isinstance(exc, TransformError):
         return {"transform": exc.transform}
@@ -159,8 +155,7 @@ def _details(request: web.Request, exc: Exception) -> dict[str, Any]:
     return {}
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+def check_token(request: web.Request) -> None:
     """With a token configured: writes (and reads, with ``protect_reads``) need
     ``Authorization: Bearer <token>``, compared in constant time. 401 without it, 403 when wrong."""
     settings = request.app[SETTINGS]
@@ -173,7 +168,6 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
                                            headers={"WWW-Authenticate": 'Bearer realm="fsredis"'})
             if not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
                 raise web.HTTPForbidden(reason="the token is not valid")
-    return await handler(request)
 
 
 def _is_read_post(request: web.Request) -> bool:
@@ -190,7 +184,6 @@ async def _watch_redis(app: web.Application) -> None:
     and the cached registry. Never raises; runs until cancelled."""
     store, metrics, state = app[STORE], app[METRICS], app[READINESS]
     interval = app[SETTINGS].check_interval
-    log = logs.logger()
     while True:
         try:
             health = await asyncio.wait_for(store.health_check(), timeout=max(interval * 5, 2.0))
@@ -203,7 +196,7 @@ async def _watch_redis(app: web.Application) -> None:
             except FeatureStoreError as exc:
                 ready, health["error"] = False, f"registry unreadable: {exc}"
         if ready != state.ready:
-            log.info("redis ready" if ready else "redis not ready", reason=health.get("error") or health["status"])
+            _log.info("redis ready" if ready else "redis not ready", reason=health.get("error") or health["status"])
         if not ready:
             metrics.connection_failures.inc()
         state.ready = ready
@@ -225,15 +218,14 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].track_pool(lambda: store.in_flight, settings.store.max_connections)
     app[STORE] = store
     watcher = asyncio.create_task(_watch_redis(app))
-    log = logs.logger()
-    log.info("sidecar starting", **settings.public(), library=store.library.version)
+    _log.info("sidecar starting", **settings.public(), library=store.library.version)
     try:
         yield
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         await store.close()
-        log.info("sidecar stopped")
+        _log.info("sidecar stopped")
 
 
 def create_app(settings: ServerSettings | None = None) -> web.Application:
@@ -242,7 +234,7 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
 
     settings = settings or ServerSettings.from_env()
     app = web.Application(
-        middlewares=[request_context, measure, errors, authenticate], client_max_size=settings.max_body_bytes,
+        middlewares=[edge], client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[METRICS] = ServerMetrics()

@@ -26,4 +26,5 @@ def configure(level: str = "info") -> None:
 
 
 def logger(**bound: Any) -> Any:
-    return structlog.get_logger("fsredis.server").bind(**bound)
+    """A logger that takes its configuration on first use (so it may be made at import time)."""
+    return structlog.get_logger("fsredis.server", **bound)

@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import msgpack
 import numpy as np
+import orjson
 from aiohttp import web
 
 from fsredis import FeatureDefinition, ValidationError
@@ -40,8 +39,8 @@ def respond(request: web.Request, payload: Any, status: int = 200) -> web.Respon
     if wants_msgpack(request):
         body = msgpack.packb(payload, default=_to_msgpack, datetime=True, use_bin_type=True)
         return web.Response(body=body, status=status, content_type=MSGPACK)
-    return web.Response(text=json.dumps(payload, default=_to_json, allow_nan=False), status=status,
-                        content_type=JSON)
+    body = orjson.dumps(payload, default=_to_json, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_UTC_Z)
+    return web.Response(body=body, status=status, content_type=JSON)
 
 
 async def read_body(request: web.Request) -> Any:
@@ -52,7 +51,7 @@ async def read_body(request: web.Request) -> Any:
     try:
         if request.content_type in _MSGPACK_TYPES:
             return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
-        return json.loads(raw)
+        return orjson.loads(raw)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise BadRequest(f"the body is not valid {'msgpack' if request.content_type in _MSGPACK_TYPES else 'JSON'}: {exc}") from None
 
@@ -102,12 +101,9 @@ def to_features(values: Any, definitions: Mapping[str, FeatureDefinition]) -> di
 
 
 def _to_json(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return [v if math.isfinite(v) else None for v in value.tolist()]
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    if isinstance(value, np.generic):
-        return value.item()
+    """What orjson does not write itself: float16 arrays, numpy scalars."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
