@@ -100,3 +100,27 @@ def test_serve_end_to_end(redis_with_data) -> None:
     assert requests and all(len(line["request_id"]) == 32 for line in requests)
     assert {"redis not ready", "redis ready", "sidecar stopped"} <= {line["event"] for line in lines}
     assert str(VALUE) not in out and str(VALUE) not in err
+
+
+def test_serve_without_a_url_runs_on_an_embedded_valkey() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
+    sidecar = subprocess.Popen([sys.executable, "-m", "fsredis", "serve", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        wait_for(port, "/readyz", 200)
+        assert call(port, "PUT", "/v1/features/user:1", {"features": {"age": 31}})[0] == 200
+        assert call(port, "GET", "/v1/features/user:1")[1]["features"] == {"age": 31}  # type: ignore[index]
+        sidecar.send_signal(signal.SIGTERM)
+        assert sidecar.wait(timeout=20) == 0
+    finally:
+        if sidecar.poll() is None:
+            sidecar.kill()
+        out, _ = sidecar.communicate(timeout=10)
+    first = json.loads(out.splitlines()[0])
+    assert first["event"].startswith("started an embedded Valkey") and first["url"].startswith("redis://127.0.0.1:")
+    embedded_port = int(first["url"].rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(OSError):  # the embedded server stopped with the sidecar
+        import socket
+
+        socket.create_connection(("127.0.0.1", embedded_port), timeout=1).close()
