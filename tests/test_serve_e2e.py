@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,15 +57,16 @@ def redis_with_data(tmp_path):
     server.stop()
 
 
-def test_serve_end_to_end(redis_with_data) -> None:
+def test_serve_end_to_end(redis_with_data, tmp_path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
     env.update(FSREDIS_SERVER_TOKEN=TOKEN, FSREDIS_SERVER_CHECK_INTERVAL="0.2", FSREDIS_SOCKET_TIMEOUT="1",
                FSREDIS_SOCKET_CONNECT_TIMEOUT="1", FSREDIS_RETRIES="1")
+    log = (tmp_path / "out.log").open("w+")  # a file, not a pipe: a full pipe would block the sidecar
     sidecar = subprocess.Popen(
         [sys.executable, "-m", "fsredis", "serve", "--redis-url", redis_with_data.url, "--port", str(port),
          "--namespace", "e2e"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        stdout=log, stderr=subprocess.STDOUT, env=env, text=True,
     )
     try:
         wait_for(port, "/readyz", 200)
@@ -88,25 +90,42 @@ def test_serve_end_to_end(redis_with_data) -> None:
         wait_for(port, "/readyz", 200)
         assert call(port, "GET", "/v1/features/product:1")[1]["features"] == {"price": VALUE}  # type: ignore[index]
 
+        # SIGTERM while a long request is in flight: it still gets its answer, then the process exits.
+        slow: dict[str, Any] = {}
+        ids = [f"product:{i}" for i in range(10_000)]
+        worker = threading.Thread(target=lambda: slow.update(result=call(
+            port, "POST", "/v1/features:batch", {"entity_ids": ids, "names": ["price"]}, timeout=30),
+            finished=time.monotonic()))
+        worker.start()
+        time.sleep(0.05)
         sidecar.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        worker.join(timeout=30)
+        status, body = slow["result"]
+        assert slow["finished"] > signalled  # it was in flight when the signal came
+        assert status == 200 and body["entities"]["product:1"] == {"price": VALUE}  # type: ignore[index]
         assert sidecar.wait(timeout=20) == 0
     finally:
         if sidecar.poll() is None:
             sidecar.kill()
-        out, err = sidecar.communicate(timeout=10)
+            sidecar.wait(timeout=10)
+        log.seek(0)
+        out = log.read()
+        log.close()
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert lines[0]["event"] == "sidecar starting" and lines[0]["auth"] == "bearer" and TOKEN not in out
     requests = [line for line in lines if line["event"] == "request"]
     assert requests and all(len(line["request_id"]) == 32 for line in requests)
     assert {"redis not ready", "redis ready", "sidecar stopped"} <= {line["event"] for line in lines}
-    assert str(VALUE) not in out and str(VALUE) not in err
+    assert str(VALUE) not in out
 
 
-def test_serve_without_a_url_runs_on_an_embedded_valkey() -> None:
+def test_serve_without_a_url_runs_on_an_embedded_valkey(tmp_path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
+    log = (tmp_path / "out.log").open("w+")
     sidecar = subprocess.Popen([sys.executable, "-m", "fsredis", "serve", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+                               stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
     try:
         wait_for(port, "/readyz", 200)
         assert call(port, "PUT", "/v1/features/user:1", {"features": {"age": 31}})[0] == 200
@@ -116,7 +135,10 @@ def test_serve_without_a_url_runs_on_an_embedded_valkey() -> None:
     finally:
         if sidecar.poll() is None:
             sidecar.kill()
-        out, _ = sidecar.communicate(timeout=10)
+            sidecar.wait(timeout=10)
+        log.seek(0)
+        out = log.read()
+        log.close()
     first = json.loads(out.splitlines()[0])
     assert first["event"].startswith("started an embedded Valkey") and first["url"].startswith("redis://127.0.0.1:")
     embedded_port = int(first["url"].rsplit(":", 1)[1].split("/")[0])
