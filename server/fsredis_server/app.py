@@ -179,12 +179,13 @@ def _route(request: web.Request) -> str:
     return info.canonical if info is not None else "unmatched"
 
 
-async def _watch_redis(app: web.Application) -> None:
+async def _watch_redis(app: web.Application, stopping: asyncio.Event) -> None:
     """Check Redis every ``check_interval``: readiness, the connection gauge, the library info,
-    and the cached registry. Never raises; runs until cancelled."""
+    and the cached registry. Never raises; runs until ``stopping`` is set (a cancellation that
+    lands inside redis-py may come out as a connection error, so the flag is what ends it)."""
     store, metrics, state = app[STORE], app[METRICS], app[READINESS]
     interval = app[SETTINGS].check_interval
-    while True:
+    while not stopping.is_set():
         try:
             health = await asyncio.wait_for(store.health_check(), timeout=max(interval * 5, 2.0))
         except (asyncio.TimeoutError, FeatureStoreError) as exc:
@@ -207,7 +208,10 @@ async def _watch_redis(app: web.Application) -> None:
         state.checked_at = time.time()
         metrics.redis_up.set(1 if ready else 0)
         metrics.library.info({"version": str(state.library_version), "registry_version": str(state.registry_version)})
-        await asyncio.sleep(interval)
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=interval)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def redis_context(app: web.Application) -> AsyncIterator[None]:
@@ -217,14 +221,20 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
     store.export_metrics(app[METRICS].registry)
     app[METRICS].track_pool(lambda: store.in_flight, settings.store.max_connections)
     app[STORE] = store
-    watcher = asyncio.create_task(_watch_redis(app))
+    stopping = asyncio.Event()
+    watcher = asyncio.create_task(_watch_redis(app, stopping))
     _log.info("sidecar starting", **settings.public(), library=store.library.version)
     try:
         yield
     finally:
+        stopping.set()
         watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        await store.close()
+        # Bounded: shutting down must never hang on Redis.
+        await asyncio.wait([watcher], timeout=max(settings.store.socket_timeout or 5.0, 1.0) * 2)
+        try:
+            await asyncio.wait_for(store.close(), timeout=5.0)
+        except asyncio.TimeoutError:
+            _log.warning("closing the Redis connections timed out")
         _log.info("sidecar stopped")
 
 
