@@ -36,7 +36,6 @@ from fsredis.errors import (
     RegistryConflict,
     SchemaError,
     StoreUnavailable,
-    TransformError,
     ValidationError,
     translate,
 )
