@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import getpass
-import json
-import socket
 import uuid
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -26,23 +23,20 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from fsredis import commands, schema
-from fsredis.commands import TTL, Call, Command, KeyScan, Policy
+from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy
 from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
 from fsredis.errors import (
     BatchWriteError,
     FeatureStoreError,
-    NotFound,
-    RegistryConflict,
-    SchemaError,
     StoreUnavailable,
     ValidationError,
     translate,
 )
-from fsredis.keys import REGISTRY_INDEX, check_group, entity_keys, registry_keys
+from fsredis.keys import entity_keys
 from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics
-from fsredis.schema import Change, FeatureDefinition, Registry
+from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
@@ -52,26 +46,11 @@ if TYPE_CHECKING:
 ENTITY_KEY_CACHE = 4096
 """Entity ids whose key names a client keeps at hand."""
 
-Operation = Generator[Any, Any, Any]
-"""An operation: yields a command tuple (or a list of them, for a pipeline, or a KeyScan),
-receives replies."""
-
-REGISTRY_ATTEMPTS = 5
-"""Times a registry change or library load is redone when the registry changed meanwhile."""
 
 
 def new_write_id() -> str:
     """A fresh write id: 128 random bits, hex."""
     return uuid.uuid4().hex
-
-
-def default_author() -> str:
-    """Who a registry change is recorded as, unless told: ``user@host``."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _retry(module: Any, config: FeatureStoreConfig) -> Any:
@@ -110,7 +89,7 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     return module.Redis(connection_pool=pool)
 
 
-class _Operations:
+class _Operations(RegistryOperations):
     """The public API, written once; ``_run`` is supplied by the sync or async executor."""
 
     def __init__(
@@ -401,145 +380,6 @@ class _Operations:
         rows = yield from self._get_batch(entity_ids, names)
         return convert(rows, names)
 
-    # -- the schema registry ----------------------------------------------------------------------
-
-    def get_registry(self) -> Any:
-        """This namespace's :class:`~fsredis.schema.Registry` as stored in Redis."""
-        return self._run("get_registry", self._registry())
-
-    def _registry(self) -> Operation:
-        raw = yield from self._send(Command(("HGETALL", registry_keys(self.config.namespace).definitions)))
-        return Registry.from_hash(raw)
-
-    def list_features(self, entity_type: str | None = None) -> Any:
-        """The registered definitions (of one entity type), ordered by type and name."""
-        return self._run("list_features", self._list_features(entity_type))
-
-    def _list_features(self, entity_type) -> Operation:  # type: ignore[no-untyped-def]
-        return (yield from self._registry()).definitions(entity_type)
-
-    def get_feature_definition(self, entity_type: str, feature_name: str) -> Any:
-        """The registered definition of one feature; NotFound when there is none."""
-        return self._run("get_feature_definition", self._definition(entity_type, feature_name))
-
-    def _definition(self, entity_type, name) -> Operation:  # type: ignore[no-untyped-def]
-        definition = (yield from self._registry()).get(entity_type, name)
-        if definition is None:
-            raise NotFound(name, "unregistered", f"entity type {entity_type} has no definition of it")
-        return definition
-
-    def register_features(
-        self,
-        entity_type: str,
-        definitions: Iterable[FeatureDefinition | Mapping[str, Any]],
-        *,
-        force: bool = False,
-        author: str | None = None,
-    ) -> Any:
-        """Add or replace definitions of ``entity_type``'s features (others stay). Writes are
-        checked against them as soon as this returns. A change of dtype (or item dtype, embedding
-        dim or precision) of a feature that has data raises SchemaError unless ``force``.
-        Returns the changes made (an empty list when nothing changed)."""
-        defs = list(definitions)
-        return self._run("register_features", self._change_registry(
-            lambda current: schema.with_definitions(current, entity_type, defs), force, author))
-
-    def unregister_features(self, entity_type: str, feature_names: Iterable[str], *, author: str | None = None) -> Any:
-        """Remove definitions (stored values stay; a strict namespace then refuses new writes).
-        Returns the changes made."""
-        names = commands.check_names(feature_names)
-        return self._run("unregister_features", self._change_registry(
-            lambda current: schema.without_definitions(current, entity_type, names), False, author))
-
-    def set_strict(self, strict: bool, *, author: str | None = None) -> Any:
-        """Turn strict mode on (features without a definition are refused) or off."""
-        if not isinstance(strict, bool):
-            raise TypeError("strict is True or False")
-        return self._run("set_strict", self._change_registry(
-            lambda current: Registry(current.groups, strict, current.version), False, author))
-
-    def diff_registry(self, desired: Registry) -> Any:
-        """The changes ``apply_registry(desired)`` would make, marked ``breaking`` where data of a
-        changed feature would no longer fit."""
-        return self._run("diff_registry", self._diff(desired))
-
-    def _diff(self, desired: Registry) -> Operation:
-        return schema.diff((yield from self._registry()), desired)
-
-    def apply_registry(self, desired: Registry, *, force: bool = False, author: str | None = None) -> Any:
-        """Make this namespace's registry equal to ``desired`` (e.g. ``Registry.load("features.yaml")``):
-        definitions are added, changed and removed, ``strict`` set. Refused (SchemaError, nothing
-        changed) when a breaking change hits a feature that has data, unless ``force``.
-        Returns the changes made."""
-        if not isinstance(desired, Registry):
-            raise TypeError("apply_registry takes a Registry (Registry.load(path) reads a YAML file)")
-        return self._run("apply_registry", self._change_registry(lambda _: desired, force, author))
-
-    def registry_history(self, limit: int = 20) -> Any:
-        """The newest ``limit`` registry changes, newest first: ``{"version", "at", "by", "changes"}``
-        (``at`` in seconds since the epoch)."""
-        return self._run("registry_history", self._history(limit))
-
-    def _history(self, limit: int) -> Operation:
-        log = registry_keys(self.config.namespace).log
-        entries = yield from self._send(Command(("XREVRANGE", log, "+", "-", "COUNT", int(limit))))
-        out = []
-        for entry_id, fields in entries:
-            values = {k.decode(): v.decode() for k, v in fields.items()}
-            out.append({
-                "version": int(values["version"]),
-                "at": int(entry_id.split(b"-")[0]) / 1000.0,
-                "by": values["by"],
-                "changes": json.loads(values["changes"]),
-            })
-        return out
-
-    def _change_registry(self, make: Any, force: bool, author: str | None) -> Operation:
-        """Read the registry, work out the change, refuse breaking ones on features with data,
-        store it (optimistically: redone when someone changed the registry meanwhile), reload."""
-        keys = registry_keys(self.config.namespace)
-        for _ in range(REGISTRY_ATTEMPTS):
-            current = yield from self._registry()
-            desired = make(current)
-            changes: list[Change] = schema.diff(current, desired)
-            if not changes:
-                return []
-            breaking = [c for c in changes if c.breaking]
-            if breaking and not force:
-                used = yield from self._with_data(breaking)
-                if used:
-                    raise SchemaError(
-                        "refused, these features have data that would no longer fit: "
-                        + "; ".join(f"{c.group}:{c.feature} ({c.breaking})" for c in used)
-                        + ". Write them under new names, delete their data, or force the change."
-                    )
-            stored = desired.fields()  # a removed feature has none: "" removes it
-            fields = {f"{c.group}:{c.feature}": stored.get(f"{c.group}:{c.feature}", "") for c in changes if c.kind != "strict"}
-            call = commands.registry_put(
-                keys, self.config.namespace, current.version, author or default_author(),
-                json.dumps([c.to_dict() for c in changes]), desired.strict, fields,
-            )
-            try:
-                yield from self._send(call)
-            except RegistryConflict:
-                continue
-            yield from self._load_library()
-            return changes
-        raise RegistryConflict(f"the registry kept changing during {REGISTRY_ATTEMPTS} attempts; try again")
-
-    def _with_data(self, changes: list[Change]) -> Operation:
-        """The changes whose feature has a version counter in some entity of its type."""
-        used = []
-        for change in changes:
-            pattern = f"{self.config.namespace}:{check_group(change.group)}:{{*}}:h"
-            keys = yield from self._plain(KeyScan(pattern))
-            for i in range(0, len(keys), 1000):
-                found = yield from self._plain([("HEXISTS", key, change.feature) for key in keys[i : i + 1000]])
-                if any(r == 1 for r in found):
-                    used.append(change)
-                    break
-        return used
-
     # -- operations -----------------------------------------------------------------------------
 
     def health_check(self) -> Any:
@@ -627,19 +467,13 @@ class _Operations:
                     yield command
                 # Compiled from what was read: load again if a registry changed (or came) since.
                 latest = yield from self._registries()
-                if _versions(latest) == _versions(registries):
+                if versions(latest) == versions(registries):
                     break
                 registries = latest
         except RedisError as exc:
             raise translate(exc) from exc
         self._library_checked = True
         return self.library.version
-
-    def _registries(self) -> Operation:
-        """Every namespace's registry on the server (what the library must enforce)."""
-        names = sorted(n.decode() for n in (yield from self._plain(("SMEMBERS", REGISTRY_INDEX))))
-        replies = (yield from self._plain([("HGETALL", registry_keys(ns).definitions) for ns in names])) if names else []
-        return {ns: Registry.from_hash(raw) for ns, raw in zip(names, replies)}
 
     def _send(self, request: Call | Command) -> Operation:
         """Send one request; install the library first, and again if the server lost it."""
@@ -726,10 +560,6 @@ def _loaded_version(reply: Any) -> str | None:
         found = sorted({v.decode() for v in reply.values()})
         return found[0] if len(found) == 1 else ", ".join(found)
     return reply.decode() if isinstance(reply, bytes) else reply
-
-
-def _versions(registries: Mapping[str, Registry]) -> dict[str, int]:
-    return {ns: registry.version for ns, registry in registries.items()}
 
 
 def _raise_first(replies: Sequence[Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,6 +24,11 @@ BATCH_ENTITIES_PER_CALL = 500
 
 TTL = float | None | Mapping[str, float | None]
 """A per-call TTL: seconds for every feature, or a map of feature name to seconds."""
+
+
+Operation = Generator[Any, Any, Any]
+"""An operation of the stores: yields requests (a command tuple, a list of them for a pipeline,
+or a KeyScan) and receives their replies (fsredis/client.py drives it)."""
 
 
 class Call(NamedTuple):

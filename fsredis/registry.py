@@ -1,0 +1,199 @@
+"""The schema registry operations of the stores: read, change, diff and apply the registry.
+
+Mixed into the stores' shared operations (fsredis/client.py): each public method runs a generator
+of requests through the store's executor, as every operation does there. A change is read, diffed
+(fsredis/schema.py), refused when it would break stored data, stored by ``fs_registry_put`` (an
+optimistic version check makes concurrent changes safe), and compiled into the Lua library, which
+is reloaded so that every writer obeys it at once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from fsredis import commands, schema
+from fsredis.commands import Call, Command, KeyScan, Operation
+from fsredis.config import FeatureStoreConfig
+from fsredis.errors import NotFound, RegistryConflict, SchemaError
+from fsredis.keys import REGISTRY_INDEX, check_group, registry_keys
+from fsredis.schema import Change, FeatureDefinition, Registry
+
+REGISTRY_ATTEMPTS = 5
+"""Times a registry change or library load is redone when the registry changed meanwhile."""
+
+
+def default_author() -> str:
+    """Who a registry change is recorded as, unless told: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class RegistryOperations:
+    """The registry methods of FeatureStore and AsyncFeatureStore."""
+
+    config: FeatureStoreConfig
+
+    if TYPE_CHECKING:  # provided by the stores' shared operations (fsredis/client.py)
+
+        def _run(self, operation: str, steps: Operation) -> Any: ...
+
+        def _send(self, request: Call | Command) -> Operation: ...
+
+        def _plain(self, request: Any) -> Operation: ...
+
+        def _load_library(self, only_if_changed: bool = False) -> Operation: ...
+
+    def get_registry(self) -> Any:
+        """This namespace's :class:`~fsredis.schema.Registry` as stored in Redis."""
+        return self._run("get_registry", self._registry())
+
+    def _registry(self) -> Operation:
+        raw = yield from self._send(Command(("HGETALL", registry_keys(self.config.namespace).definitions)))
+        return Registry.from_hash(raw)
+
+    def list_features(self, entity_type: str | None = None) -> Any:
+        """The registered definitions (of one entity type), ordered by type and name."""
+        return self._run("list_features", self._list_features(entity_type))
+
+    def _list_features(self, entity_type) -> Operation:  # type: ignore[no-untyped-def]
+        return (yield from self._registry()).definitions(entity_type)
+
+    def get_feature_definition(self, entity_type: str, feature_name: str) -> Any:
+        """The registered definition of one feature; NotFound when there is none."""
+        return self._run("get_feature_definition", self._definition(entity_type, feature_name))
+
+    def _definition(self, entity_type, name) -> Operation:  # type: ignore[no-untyped-def]
+        definition = (yield from self._registry()).get(entity_type, name)
+        if definition is None:
+            raise NotFound(name, "unregistered", f"entity type {entity_type} has no definition of it")
+        return definition
+
+    def register_features(
+        self,
+        entity_type: str,
+        definitions: Iterable[FeatureDefinition | Mapping[str, Any]],
+        *,
+        force: bool = False,
+        author: str | None = None,
+    ) -> Any:
+        """Add or replace definitions of ``entity_type``'s features (others stay). Writes are
+        checked against them as soon as this returns. A change of dtype (or item dtype, embedding
+        dim or precision) of a feature that has data raises SchemaError unless ``force``.
+        Returns the changes made (an empty list when nothing changed)."""
+        defs = list(definitions)
+        return self._run("register_features", self._change_registry(
+            lambda current: schema.with_definitions(current, entity_type, defs), force, author))
+
+    def unregister_features(self, entity_type: str, feature_names: Iterable[str], *, author: str | None = None) -> Any:
+        """Remove definitions (stored values stay; a strict namespace then refuses new writes).
+        Returns the changes made."""
+        names = commands.check_names(feature_names)
+        return self._run("unregister_features", self._change_registry(
+            lambda current: schema.without_definitions(current, entity_type, names), False, author))
+
+    def set_strict(self, strict: bool, *, author: str | None = None) -> Any:
+        """Turn strict mode on (features without a definition are refused) or off."""
+        if not isinstance(strict, bool):
+            raise TypeError("strict is True or False")
+        return self._run("set_strict", self._change_registry(
+            lambda current: Registry(current.groups, strict, current.version), False, author))
+
+    def diff_registry(self, desired: Registry) -> Any:
+        """The changes ``apply_registry(desired)`` would make, marked ``breaking`` where data of a
+        changed feature would no longer fit."""
+        return self._run("diff_registry", self._diff(desired))
+
+    def _diff(self, desired: Registry) -> Operation:
+        return schema.diff((yield from self._registry()), desired)
+
+    def apply_registry(self, desired: Registry, *, force: bool = False, author: str | None = None) -> Any:
+        """Make this namespace's registry equal to ``desired`` (e.g. ``Registry.load("features.yaml")``):
+        definitions are added, changed and removed, ``strict`` set. Refused (SchemaError, nothing
+        changed) when a breaking change hits a feature that has data, unless ``force``.
+        Returns the changes made."""
+        if not isinstance(desired, Registry):
+            raise TypeError("apply_registry takes a Registry (Registry.load(path) reads a YAML file)")
+        return self._run("apply_registry", self._change_registry(lambda _: desired, force, author))
+
+    def registry_history(self, limit: int = 20) -> Any:
+        """The newest ``limit`` registry changes, newest first: ``{"version", "at", "by", "changes"}``
+        (``at`` in seconds since the epoch)."""
+        return self._run("registry_history", self._history(limit))
+
+    def _history(self, limit: int) -> Operation:
+        log = registry_keys(self.config.namespace).log
+        entries = yield from self._send(Command(("XREVRANGE", log, "+", "-", "COUNT", int(limit))))
+        out = []
+        for entry_id, fields in entries:
+            values = {k.decode(): v.decode() for k, v in fields.items()}
+            out.append({
+                "version": int(values["version"]),
+                "at": int(entry_id.split(b"-")[0]) / 1000.0,
+                "by": values["by"],
+                "changes": json.loads(values["changes"]),
+            })
+        return out
+
+    def _change_registry(self, make: Any, force: bool, author: str | None) -> Operation:
+        """Read the registry, work out the change, refuse breaking ones on features with data,
+        store it (optimistically: redone when someone changed the registry meanwhile), reload."""
+        keys = registry_keys(self.config.namespace)
+        for _ in range(REGISTRY_ATTEMPTS):
+            current = yield from self._registry()
+            desired = make(current)
+            changes: list[Change] = schema.diff(current, desired)
+            if not changes:
+                return []
+            breaking = [c for c in changes if c.breaking]
+            if breaking and not force:
+                used = yield from self._with_data(breaking)
+                if used:
+                    raise SchemaError(
+                        "refused, these features have data that would no longer fit: "
+                        + "; ".join(f"{c.group}:{c.feature} ({c.breaking})" for c in used)
+                        + ". Write them under new names, delete their data, or force the change."
+                    )
+            stored = desired.fields()  # a removed feature has none: "" removes it
+            fields = {f"{c.group}:{c.feature}": stored.get(f"{c.group}:{c.feature}", "") for c in changes if c.kind != "strict"}
+            call = commands.registry_put(
+                keys, self.config.namespace, current.version, author or default_author(),
+                json.dumps([c.to_dict() for c in changes]), desired.strict, fields,
+            )
+            try:
+                yield from self._send(call)
+            except RegistryConflict:
+                continue
+            yield from self._load_library()
+            return changes
+        raise RegistryConflict(f"the registry kept changing during {REGISTRY_ATTEMPTS} attempts; try again")
+
+    def _with_data(self, changes: list[Change]) -> Operation:
+        """The changes whose feature has a version counter in some entity of its type."""
+        used = []
+        for change in changes:
+            pattern = f"{self.config.namespace}:{check_group(change.group)}:{{*}}:h"
+            keys = yield from self._plain(KeyScan(pattern))
+            for i in range(0, len(keys), 1000):
+                found = yield from self._plain([("HEXISTS", key, change.feature) for key in keys[i : i + 1000]])
+                if any(r == 1 for r in found):
+                    used.append(change)
+                    break
+        return used
+
+    def _registries(self) -> Operation:
+        """Every namespace's registry on the server (what the library must enforce)."""
+        names = sorted(n.decode() for n in (yield from self._plain(("SMEMBERS", REGISTRY_INDEX))))
+        replies = (yield from self._plain([("HGETALL", registry_keys(ns).definitions) for ns in names])) if names else []
+        return {ns: Registry.from_hash(raw) for ns, raw in zip(names, replies)}
+
+
+def versions(registries: Mapping[str, Registry]) -> dict[str, int]:
+    """Namespace -> registry version."""
+    return {ns: registry.version for ns, registry in registries.items()}
