@@ -50,6 +50,33 @@ def wait_for(port: int, path: str, status: int, seconds: float = 20.0) -> None:
     raise AssertionError(f"{path} never answered {status}")
 
 
+class Sidecar:
+    """``fsredis serve`` as a child process on a free port; its output goes to a file (a full pipe
+    would block it) and is in ``out`` once the ``with`` block ends (the process killed if alive)."""
+
+    def __init__(self, log_path, *args: str, **env: str) -> None:
+        self.port = free_port()
+        self.out = ""
+        self._log = log_path.open("w+")
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
+        environ.update(env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fsredis", "serve", "--port", str(self.port), *args],
+            stdout=self._log, stderr=subprocess.STDOUT, env=environ, text=True,
+        )
+
+    def __enter__(self) -> Sidecar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log.seek(0)
+        self.out = self._log.read()
+        self._log.close()
+
+
 @pytest.fixture
 def redis_with_data(tmp_path):
     server = start_server("valkey", data_dir=tmp_path / "redis", persistence=True)
@@ -58,17 +85,11 @@ def redis_with_data(tmp_path):
 
 
 def test_serve_end_to_end(redis_with_data, tmp_path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
-    env.update(FSREDIS_SERVER_TOKEN=TOKEN, FSREDIS_SERVER_CHECK_INTERVAL="0.2", FSREDIS_SOCKET_TIMEOUT="1",
-               FSREDIS_SOCKET_CONNECT_TIMEOUT="1", FSREDIS_RETRIES="1")
-    log = (tmp_path / "out.log").open("w+")  # a file, not a pipe: a full pipe would block the sidecar
-    sidecar = subprocess.Popen(
-        [sys.executable, "-m", "fsredis", "serve", "--redis-url", redis_with_data.url, "--port", str(port),
-         "--namespace", "e2e"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, text=True,
-    )
-    try:
+    sidecar = Sidecar(tmp_path / "out.log", "--redis-url", redis_with_data.url, "--namespace", "e2e",
+                      FSREDIS_SERVER_TOKEN=TOKEN, FSREDIS_SERVER_CHECK_INTERVAL="0.2", FSREDIS_SOCKET_TIMEOUT="1",
+                      FSREDIS_SOCKET_CONNECT_TIMEOUT="1", FSREDIS_RETRIES="1")
+    port = sidecar.port
+    with sidecar:
         wait_for(port, "/readyz", 200)
         assert call(port, "PUT", "/v1/features/product:1", {"features": {"price": VALUE}})[0] == 401
         status, _ = call(port, "PUT", "/v1/features/product:1", {"features": {"price": VALUE}}, token=TOKEN)
@@ -98,20 +119,14 @@ def test_serve_end_to_end(redis_with_data, tmp_path) -> None:
             finished=time.monotonic()))
         worker.start()
         time.sleep(0.05)
-        sidecar.send_signal(signal.SIGTERM)
+        sidecar.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         worker.join(timeout=30)
         status, body = slow["result"]
         assert slow["finished"] > signalled  # it was in flight when the signal came
         assert status == 200 and body["entities"]["product:1"] == {"price": VALUE}  # type: ignore[index]
-        assert sidecar.wait(timeout=20) == 0
-    finally:
-        if sidecar.poll() is None:
-            sidecar.kill()
-            sidecar.wait(timeout=10)
-        log.seek(0)
-        out = log.read()
-        log.close()
+        assert sidecar.process.wait(timeout=20) == 0
+    out = sidecar.out
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert lines[0]["event"] == "sidecar starting" and lines[0]["auth"] == "bearer" and TOKEN not in out
     requests = [line for line in lines if line["event"] == "request"]
@@ -121,24 +136,14 @@ def test_serve_end_to_end(redis_with_data, tmp_path) -> None:
 
 
 def test_serve_without_a_url_runs_on_an_embedded_valkey(tmp_path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
-    log = (tmp_path / "out.log").open("w+")
-    sidecar = subprocess.Popen([sys.executable, "-m", "fsredis", "serve", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
-    try:
+    with Sidecar(tmp_path / "out.log") as sidecar:
+        port = sidecar.port
         wait_for(port, "/readyz", 200)
         assert call(port, "PUT", "/v1/features/user:1", {"features": {"age": 31}})[0] == 200
         assert call(port, "GET", "/v1/features/user:1")[1]["features"] == {"age": 31}  # type: ignore[index]
-        sidecar.send_signal(signal.SIGTERM)
-        assert sidecar.wait(timeout=20) == 0
-    finally:
-        if sidecar.poll() is None:
-            sidecar.kill()
-            sidecar.wait(timeout=10)
-        log.seek(0)
-        out = log.read()
-        log.close()
+        sidecar.process.send_signal(signal.SIGTERM)
+        assert sidecar.process.wait(timeout=20) == 0
+    out = sidecar.out
     first = json.loads(out.splitlines()[0])
     assert first["event"].startswith("started an embedded Valkey") and first["url"].startswith("redis://127.0.0.1:")
     embedded_port = int(first["url"].rsplit(":", 1)[1].split("/")[0])

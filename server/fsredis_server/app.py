@@ -90,12 +90,9 @@ _HTTP_CODES = {401: "FSUNAUTHORIZED", 403: "FSFORBIDDEN", 404: "FSNOTFOUND", 405
 _log = logs.logger()
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
-
-
 def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response(error_body(code, message, **extra), status=status)
+    """``{"error": {"code", "message", ...extra}}`` with ``status``."""
+    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
 @web.middleware
