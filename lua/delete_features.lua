@@ -1,14 +1,20 @@
 --! function: fs_delete
+--! include: lib/parse_keys.lua
+--! include: lib/parse_names.lua
 --! include: lib/drop_history.lua
 --! include: lib/now_ms.lua
 --! include: lib/refresh_expiry.lua
 -- Delete features of one entity — value, expiry, history and version counter — or the whole
 -- entity. A deleted feature written again starts over at version 1.
 --
+-- Parse, then apply: keys and names are checked before the first write.
+--
 -- KEYS[1..4]  values, expiry, history, write-id keys of the entity (as fs_write)
--- ARGV        feature names; none deletes the entity
+-- ARGV        feature names (no '#', at most 10,000); none deletes the entity
 -- Returns the number of features that existed (had a value or a history) and were deleted.
-local k = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+-- Errors: FSARG (malformed keys or names)
+local k = parse_keys(KEYS, 4, true)
+parse_names(ARGV, 1, 'fs_delete')
 local rcall = redis.call
 if #ARGV == 0 then
   local names = {}

@@ -1,7 +1,11 @@
 --! function: fs_lineage
 --! flags: no-writes
 --! include: lib/fail.lua
---! include: lib/to_int.lua
+--! include: lib/limits.lua
+--! include: lib/parse_int.lua
+--! include: lib/parse_keys.lua
+--! include: lib/parse_names.lua
+--! include: lib/read_call.lua
 --! include: lib/now_ms.lua
 --! include: lib/hmget_many.lua
 -- History of one feature of one entity, newest first.
@@ -10,17 +14,20 @@
 -- KEYS[2] expiry hash   <ns>:{<entity>}:x
 -- KEYS[3] history hash  <ns>:{<entity>}:h
 -- ARGV[1] feature name
--- ARGV[2] limit         integer >= 1, most records returned
+-- ARGV[2] limit         integer 1-10,000, most records returned
 -- Returns {current version (0: none), server now (ms), the current value's expiry (ms) or nil,
 --          record N, record N-1, ...}: records as put_features writes them; trimmed ones are absent.
+-- Errors: FSARG (keys not of one entity or not fsredis hashes, a malformed name or limit)
+parse_keys(KEYS, 3, false)
+if #ARGV ~= 2 then fail('FSARG', 'fs_lineage takes a feature name and a limit') end
+parse_names(ARGV, 1, 'fs_lineage')
 local expiry_key, history_key = KEYS[2], KEYS[3]
 local name = ARGV[1]
-if name == nil then fail('FSARG', 'fs_lineage needs a feature name') end
-local limit = to_int(ARGV[2], 'limit', 1)
-local current = tonumber(redis.call('HGET', history_key, name)) or 0
-local out = {current, now_ms(), redis.call('HGET', expiry_key, name)}
+local limit = parse_int(ARGV[2], 'limit', 1, LIMITS.max_versions)
+local current = tonumber(read_call('HGET', history_key, name)) or 0
+local out = {current, now_ms(), read_call('HGET', expiry_key, name)}
 local fields = {}
-for v = current, math.max(1, current - limit + 1), -1 do fields[#fields + 1] = name .. '#' .. v end
+for v = current, math.max(1, current - limit + 1), -1 do fields[#fields + 1] = name .. '#' .. v end  -- <= limit
 local records = hmget_many(history_key, fields)
 for i = 1, #records do
   if records[i] then out[#out + 1] = records[i] end

@@ -3,17 +3,21 @@
 --! include: lib/show_value.lua
 --! include: lib/check_scalar.lua
 --! include: lib/item_fits.lua
--- check_rules(name, value, decoded, rules, strict) -> the value to store, or FSVALIDATION naming
--- the feature, the rule and the offending value. `value` is the encoded value (already through
--- check_feature), `decoded` its msgpack decoding (nil for tagged values), `rules` the feature's
+-- check_rules(name, value, rules, strict) -> the value to store, or FSVALIDATION naming the
+-- feature, the rule and the offending value. `value` is the encoded value (already through
+-- check_feature, so it decodes), `rules` the feature's
 -- compiled definition (fsredis/schema.py FeatureDefinition.compiled; FeatureDefinition.validate_encoded
 -- gives the same verdicts in Python) or nil, in which case the feature passes unless `strict`.
--- Rules: unregistered, nullable, dtype, dim, min, max, allowed, max_length, items.
+-- A definition the client could not compile arrives as {broken = reason}: every value is refused.
+-- Rules: unregistered, definition, nullable, dtype, dim, min, max, allowed, max_length, items.
 -- An integer written to a float feature is stored as a float64.
-local function check_rules(name, value, decoded, rules, strict)
+local function check_rules(name, value, rules, strict)
   if not rules then
     if strict then reject(name, 'unregistered', 'the namespace is strict and the entity type does not define it') end
     return value
+  end
+  if rules.broken then
+    reject(name, 'definition', 'the registered definition cannot be used (' .. rules.broken .. '): fix it with fsredis apply')
   end
   local kind = value_kind(value)
   if kind == 'null' then
@@ -32,6 +36,8 @@ local function check_rules(name, value, decoded, rules, strict)
     end
     return value
   end
+  local decoded = nil
+  if string.byte(value, 1) ~= 0xC1 then decoded = cmsgpack.unpack(value) end
   if kind ~= dtype then
     if dtype == 'float' and kind == 'int' then
       value = '\203' .. struct.pack('>d', decoded)

@@ -11,7 +11,7 @@ local function refresh_expiry(k, now)
   local flat = rcall('HGETALL', k[2])
   local latest, earliest, timed, dead = 0, nil, 0, {}
   for i = 1, #flat, 2 do
-    local at = tonumber(flat[i + 1])
+    local at = tonumber(flat[i + 1]) or 0  -- not a number: expired
     if at <= now then
       dead[#dead + 1] = flat[i]
     else
