@@ -11,15 +11,19 @@ from fsredis.client import AsyncFeatureStore, FeatureStore  # noqa: E402
 from fsredis.compute import Transform  # noqa: E402
 from fsredis.config import FeatureStoreConfig  # noqa: E402
 from fsredis.errors import (  # noqa: E402
+    BatchReadError,
     BatchWriteError,
+    CorruptValue,
     FeatureStoreError,
     LibraryError,
     MissingDependency,
     NotFound,
+    PermissionDenied,
     RegistryConflict,
     SchemaError,
     StoreFull,
     StoreUnavailable,
+    TLSError,
     TransformError,
     ValidationError,
 )
@@ -27,7 +31,9 @@ from fsredis.schema import FeatureDefinition, Registry  # noqa: E402
 
 __all__ = [
     "AsyncFeatureStore",
+    "BatchReadError",
     "BatchWriteError",
+    "CorruptValue",
     "FeatureDefinition",
     "FeatureStore",
     "FeatureStoreConfig",
@@ -35,11 +41,13 @@ __all__ = [
     "LibraryError",
     "MissingDependency",
     "NotFound",
+    "PermissionDenied",
     "Registry",
     "RegistryConflict",
     "SchemaError",
     "StoreFull",
     "StoreUnavailable",
+    "TLSError",
     "Transform",
     "TransformError",
     "ValidationError",

@@ -8,7 +8,6 @@ embedded Valkey and say so on their first line; the other commands need a server
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ from fsredis import (
     Registry,
     __version__,
 )
+from fsredis.config import redacted_url
 from fsredis.embedded import EmbeddedServer
 
 
@@ -55,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply = add("apply", "Make the namespace's schema registry equal to a features.yaml file.")
     apply.add_argument("file", help="the registry file (YAML)")
     apply.add_argument("--force", action="store_true",
-                       help="apply dtype changes even to features that have data")
+                       help="apply changes that stored values break, and dtype changes of features with data")
+    apply.add_argument("--sample", type=int, default=None,
+                       help="check the stored values of at most this many entities per changed feature")
     apply.add_argument("--author", help="recorded with the change (default: user@host)")
     diff = add("diff", "Show what `fsredis apply FILE` would change, without changing anything.")
     diff.add_argument("file", help="the registry file (YAML)")
@@ -92,7 +94,7 @@ def _require_url(args: argparse.Namespace) -> None:
 def _demo_store(args: argparse.Namespace) -> Iterator[FeatureStore]:
     if args.redis_url:
         store = FeatureStore(_config(args))
-        print(f"fsredis demo: using the server at {args.redis_url}", flush=True)
+        print(f"fsredis demo: using the server at {redacted_url(args.redis_url)}", flush=True)
     else:
         server = EmbeddedServer(data_dir=args.data_dir).start()
         print(
@@ -116,32 +118,10 @@ DEMO_DEFINITIONS: list[dict[str, Any]] = [
 
 def serve_command(args: argparse.Namespace) -> int:
     try:
-        from fsredis_server import ServerSettings, logs, serve
+        from fsredis_server.command import serve_command as serve
     except ImportError as exc:
         raise MissingDependency(f"the sidecar needs the server extra: pip install 'fsredis[server]' ({exc})") from None
-    overrides: dict[str, Any] = {"store": _config(args)}
-    if args.host:
-        overrides["host"] = args.host
-    if args.port:
-        overrides["port"] = args.port
-    if args.token_file:
-        with open(args.token_file, encoding="utf-8") as f:
-            overrides["token"] = f.read().strip()
-    settings = ServerSettings.from_env(**overrides)
-    logs.configure()
-    log = logs.logger()
-    server = None
-    if not settings.store.redis_url:
-        server = EmbeddedServer(data_dir=args.data_dir).start()
-        log.info("started an embedded Valkey; it stops with the sidecar", url=server.url, data_dir=str(server.data_dir),
-                 version=server.version())
-        settings.store = dataclasses.replace(settings.store, redis_url=server.url)
-    try:
-        serve(settings)
-    finally:
-        if server is not None:
-            server.stop()
-    return 0
+    return serve(args)
 
 
 def _section(title: str) -> None:
@@ -252,7 +232,7 @@ def load_functions_command(args: argparse.Namespace) -> int:
     _require_url(args)
     with FeatureStore(_config(args)) as fs:
         version = fs.load_library()
-        print(f"loaded fsredis library {version} on {args.redis_url}")
+        print(f"loaded fsredis library {version} on {redacted_url(args.redis_url)}")
     return 0
 
 
@@ -279,11 +259,18 @@ def info_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_progress(feature: str, checked: int, total: int) -> None:
+    """Print, on stderr, how far the check of stored values against a change has come."""
+    if checked == total or checked % 10_000 < 500:
+        print(f"checking stored values of {feature}: {checked}/{total} entities", file=sys.stderr, flush=True)
+
+
 def apply_command(args: argparse.Namespace) -> int:
     _require_url(args)
     desired = Registry.load(args.file)
     with FeatureStore(_config(args)) as fs:
-        changes = fs.apply_registry(desired, force=args.force, author=args.author)
+        changes = fs.apply_registry(desired, force=args.force, author=args.author, sample=args.sample,
+                                    progress=_report_progress)
         if not changes:
             print(f"registry of namespace {fs.config.namespace!r} already matches {args.file}")
             return 0

@@ -10,7 +10,9 @@ generators with blocking I/O and returns the result; :class:`AsyncFeatureStore` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import sys
 import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,9 +28,13 @@ from fsredis import commands, schema
 from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy
 from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
+from fsredis.deadline import DeadlinePassed, DeadlineRetry, deadline, with_deadlines
 from fsredis.errors import (
+    BatchReadError,
     BatchWriteError,
     FeatureStoreError,
+    LibraryPermissionDenied,
+    PermissionDenied,
     StoreUnavailable,
     ValidationError,
     translate,
@@ -45,6 +51,13 @@ if TYPE_CHECKING:
 
 ENTITY_KEY_CACHE = 4096
 """Entity ids whose key names a client keeps at hand."""
+DEADLINE_ENTITIES = 1000
+"""A batch call's deadline is its timeout once per this many entities (started)."""
+_READS = frozenset({"get_features", "get_features_batch", "get_feature_lineage", "export_features", "health_check"})
+_WRITES = frozenset({
+    "write_features", "write_features_batch", "rollback_feature", "delete_features",
+    "compute_and_store_features", "compute_and_store_features_batch",
+})
 
 
 
@@ -56,7 +69,10 @@ def new_write_id() -> str:
 def _retry(module: Any, config: FeatureStoreConfig) -> Any:
     # Sent again on ConnectionError/TimeoutError only; every write carries a write id that Lua
     # applies at most once, so a command re-sent after a lost reply cannot make a second version.
-    return module.Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.5), config.retries)
+    # The sync client starts no attempt past the operation's deadline (fsredis/deadline.py); the
+    # asyncio one runs each operation under asyncio's timeout.
+    retry_class = DeadlineRetry if module is redis.retry else module.Retry
+    return retry_class(ExponentialWithJitterBackoff(base=0.02, cap=0.5), config.retries)
 
 
 def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
@@ -86,6 +102,8 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
         if options.pop("ssl", False):
             options["connection_class"] = module.SSLConnection
         pool = pool_class(host=config.redis_host, port=config.redis_port, db=config.redis_db, **options)
+    if not asyncio:  # each send and read waits at most until the operation's deadline
+        pool.connection_class = with_deadlines(pool.connection_class)
     return module.Redis(connection_pool=pool)
 
 
@@ -135,8 +153,23 @@ class _Operations(RegistryOperations):
         """The embedded server this store owns, if it was made by ``embedded()``."""
         return self._server
 
-    def _run(self, operation: str, steps: Operation) -> Any:  # pragma: no cover - overridden
+    def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+    def _budget(self, operation: str, timeout: float | None, size: int = 1) -> float | None:
+        """Seconds the operation may take: ``timeout``, else read_timeout for reads and
+        write_timeout for writes (None for admin operations: bounded by socket_timeout alone),
+        once per DEADLINE_ENTITIES entities of a batch."""
+        if timeout is None:
+            if operation in _READS:
+                timeout = self.config.read_timeout
+            elif operation in _WRITES:
+                timeout = self.config.write_timeout
+            else:
+                return None
+        elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout is a number of seconds above 0, not {timeout!r}")
+        return timeout * max(1, -(-size // DEADLINE_ENTITIES))
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -183,7 +216,7 @@ class _Operations(RegistryOperations):
         a transaction: if the server refuses some entities, BatchWriteError lists them and the
         ones written. Returns True.
         """
-        return self._run("write_features_batch", self._write_batch(rows, ttl, source, lineage))
+        return self._run("write_features_batch", self._write_batch(rows, ttl, source, lineage), None, len(rows))
 
     def _write_batch(self, rows, ttl, source, lineage) -> Operation:  # type: ignore[no-untyped-def]
         meta = commands.pack_meta(source, lineage)
@@ -271,7 +304,7 @@ class _Operations(RegistryOperations):
         """``compute_and_store_features`` for many entities (``{entity_id: raw_data}``) in one
         pipeline. Every transform runs before anything is sent; each entity's write is atomic, the
         batch is not (BatchWriteError lists refused and written entities). Returns True."""
-        return self._run("compute_and_store_features_batch", self._compute_batch(rows, ttl, source))
+        return self._run("compute_and_store_features_batch", self._compute_batch(rows, ttl, source), None, len(rows))
 
     def _compute_batch(self, rows, ttl, source) -> Operation:  # type: ignore[no-untyped-def]
         ids = list(rows)
@@ -300,32 +333,40 @@ class _Operations(RegistryOperations):
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def get_features(self, entity_id: str, feature_names: Iterable[str] | None = None) -> Any:
+    def get_features(
+        self, entity_id: str, feature_names: Iterable[str] | None = None, *, timeout: float | None = None
+    ) -> Any:
         """Name -> value of the requested features of one entity (all live ones when None).
 
         Missing and expired features are absent from the result. Embeddings are read-only
-        numpy arrays over the reply bytes.
+        numpy arrays over the reply bytes. Raises StoreUnavailable when Redis has not answered
+        within ``timeout`` seconds (default ``read_timeout``), CorruptValue when a stored value
+        cannot be read.
         """
-        return self._run("get_features", self._get(entity_id, feature_names))
+        return self._run("get_features", self._get(entity_id, feature_names), timeout)
 
     def _get(self, entity_id, feature_names) -> Operation:  # type: ignore[no-untyped-def]
         keys = self._keys(entity_id)
         names = None if feature_names is None else commands.check_names(feature_names)
         if names == []:
             return {}
-        found = commands.decode_get(names, (yield from self._send(commands.get(keys, names))))
+        found = commands.decode_get(names, (yield from self._send(commands.get(keys, names))), entity_id)
         if self._monitor:
             self._metrics.lookup(len(found) if names is None else len(names), len(found))
         return found
 
     def get_features_batch(
-        self, entity_ids: Iterable[str], feature_names: Iterable[str] | None = None
+        self, entity_ids: Iterable[str], feature_names: Iterable[str] | None = None, *, timeout: float | None = None
     ) -> Any:
         """Entity id -> (name -> value) for many entities, in as few round trips as possible.
 
         Every requested entity is a key of the result (an empty dict when nothing was found).
+        When some stored values cannot be read, BatchReadError carries the result without them
+        (``.results``) and names them (``.errors``). ``timeout`` (default ``read_timeout``) is
+        the deadline per 1,000 entities.
         """
-        return self._run("get_features_batch", self._get_batch(entity_ids, feature_names))
+        entity_ids = _sized(entity_ids)
+        return self._run("get_features_batch", self._get_batch(entity_ids, feature_names), timeout, len(entity_ids))
 
     def _get_batch(self, entity_ids, feature_names) -> Operation:  # type: ignore[no-untyped-def]
         ids = list(dict.fromkeys(commands.check_names(entity_ids, "entity_ids")))
@@ -333,7 +374,7 @@ class _Operations(RegistryOperations):
         if feature_names is None:
             replies = yield from self._send_many([commands.get(k, None) for k in keys])
             _raise_first(replies)
-            result = {e: commands.decode_get(None, r) for e, r in zip(ids, replies)}
+            result = {e: commands.decode_live(r) for e, r in zip(ids, replies)}
             requested = sum(len(found) for found in result.values())
         else:
             names = commands.check_names(feature_names)
@@ -348,29 +389,36 @@ class _Operations(RegistryOperations):
             for (chunk_ids, _), reply in zip(chunks, replies):
                 result.update(commands.decode_batch(chunk_ids, names, reply))
             requested = len(ids) * len(names)
+        unreadable = {e: error for e, row in result.items() if (error := commands.corrupt(e, row)) is not None}
         if self._monitor:
             self._metrics.lookup(requested, sum(len(found) for found in result.values()))
+        if unreadable:
+            raise BatchReadError(result, unreadable)
         return result
 
-    def get_feature_lineage(self, entity_id: str, feature_name: str, limit: int | None = None) -> Any:
+    def get_feature_lineage(
+        self, entity_id: str, feature_name: str, limit: int | None = None, *, timeout: float | None = None
+    ) -> Any:
         """History of one feature, newest first (at most ``max_versions`` entries)::
 
             {"entity_id", "feature", "current_version", "expires_at",
              "versions": [{"version", "value", "timestamp", "source", "write_id",
                            "expires_at", "expired", ...lineage fields}, ...]}
         """
-        return self._run("get_feature_lineage", self._lineage(entity_id, feature_name, limit))
+        return self._run("get_feature_lineage", self._lineage(entity_id, feature_name, limit), timeout)
 
     def _lineage(self, entity_id, name, limit) -> Operation:  # type: ignore[no-untyped-def]
         call = commands.lineage(self._keys(entity_id), name, limit or self._policy.history_limit)
         return commands.decode_lineage(entity_id, name, (yield from self._send(call)))
 
     def export_features(
-        self, entity_ids: Iterable[str], feature_names: Sequence[str], format: str = "pandas"
+        self, entity_ids: Iterable[str], feature_names: Sequence[str], format: str = "pandas",
+        *, timeout: float | None = None,
     ) -> Any:
         """The features of many entities as ``"pandas"`` (DataFrame indexed by entity id),
         ``"arrow"`` (pyarrow Table), ``"numpy"`` (name -> array) or ``"dict"``."""
-        return self._run("export_features", self._export(entity_ids, feature_names, format))
+        entity_ids = _sized(entity_ids)
+        return self._run("export_features", self._export(entity_ids, feature_names, format), timeout, len(entity_ids))
 
     def _export(self, entity_ids, feature_names, format) -> Operation:  # type: ignore[no-untyped-def]
         from fsredis import export
@@ -385,6 +433,8 @@ class _Operations(RegistryOperations):
     def health_check(self) -> Any:
         """``{"status", "redis_connected", "server", "library_version", "registry_version",
         "ping_ms", ...}``; never raises for an unreachable server (status ``unhealthy``).
+        ``registry_errors`` (status ``degraded``) names stored definitions of this namespace that
+        cannot be read (``group:feature`` -> why); writes of those features are refused.
         ``registry_version`` is this namespace's registry version that the loaded library enforces
         (the lowest over a cluster's primaries)."""
         return self._run("health_check", self._health())
@@ -410,6 +460,10 @@ class _Operations(RegistryOperations):
             if report["status"] == "healthy":  # another build may lack fs_registry_version
                 enforced = yield from self._send(commands.registry_version(self.config.namespace))
                 report["registry_version"] = min(enforced.values()) if isinstance(enforced, dict) else enforced
+                broken = (yield from self._registry(tolerant=True)).broken
+                if broken:  # enforced as "refuse every write of the feature" until fixed
+                    report["registry_errors"] = broken
+                    report["status"] = "degraded"
         except FeatureStoreError as exc:
             report["error"] = str(exc)
         return report
@@ -471,7 +525,13 @@ class _Operations(RegistryOperations):
                     break
                 registries = latest
         except RedisError as exc:
-            raise translate(exc) from exc
+            error = translate(exc)
+            if isinstance(error, PermissionDenied) and not isinstance(error, LibraryPermissionDenied):
+                error = LibraryPermissionDenied(
+                    f"installing the fsredis library was refused ({error}): run `fsredis load-functions` "
+                    "once as an admin user (fs-admin in deploy/users.acl)", error.permission, error.function,
+                )
+            raise error from exc
         self._library_checked = True
         return self.library.version
 
@@ -562,6 +622,37 @@ def _loaded_version(reply: Any) -> str | None:
     return reply.decode() if isinstance(reply, bytes) else reply
 
 
+def _sized(items: Iterable[Any]) -> Any:
+    """``items`` as they are when they have a length (a list, a tuple, ...), else as a list."""
+    return items if hasattr(items, "__len__") else list(items)
+
+
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout
+else:  # pragma: no cover - Python 3.10
+
+    @contextlib.asynccontextmanager
+    async def _timeout(seconds: float) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        fired = False
+
+        def cancel() -> None:
+            nonlocal fired
+            fired = True
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(seconds, cancel)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if fired:
+                raise asyncio.TimeoutError from None
+            raise
+        finally:
+            handle.cancel()
+
+
 def _raise_first(replies: Sequence[Any]) -> None:
     for reply in replies:
         if isinstance(reply, Exception):
@@ -572,7 +663,11 @@ class FeatureStore(_Operations):
     """The blocking client. ``FeatureStore()`` reads ``FSREDIS_*`` variables, else localhost:6379;
     ``FeatureStore.embedded()`` starts a private Valkey for demos, notebooks and tests."""
 
-    def _run(self, operation: str, steps: Operation) -> Any:
+    def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any:
+        with deadline(self._budget(operation, timeout, size)):
+            return self._drive(operation, steps)
+
+    def _drive(self, operation: str, steps: Operation) -> Any:
         started = perf_counter() if self._monitor else 0.0
         execute = self._execute
         try:
@@ -655,7 +750,28 @@ class AsyncFeatureStore(_Operations):
         """Operations running now, each holding at most one connection (<= max_connections)."""
         return self._busy
 
-    async def _run(self, operation: str, steps: Operation) -> Any:  # type: ignore[override]
+    async def _run(  # type: ignore[override]
+        self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1
+    ) -> Any:
+        budget = self._budget(operation, timeout, size)
+        if budget is None:
+            return await self._run_in_slot(operation, steps)
+        try:
+            async with _timeout(budget):
+                return await self._run_in_slot(operation, steps)
+        except asyncio.TimeoutError:
+            error = StoreUnavailable(f"no answer from Redis within the deadline of {budget:g} s ({operation})")
+        # The operation sees the failure where it waited (health_check reports it, others raise).
+        try:
+            steps.throw(error)
+        except StopIteration as done:
+            return done.value
+        except StoreUnavailable:
+            pass
+        steps.close()
+        raise error
+
+    async def _run_in_slot(self, operation: str, steps: Operation) -> Any:
         if self._slots.locked():
             try:
                 await asyncio.wait_for(self._slots.acquire(), self.config.pool_timeout)
@@ -674,7 +790,7 @@ class AsyncFeatureStore(_Operations):
             self._busy -= 1
             self._slots.release()
 
-    async def _drive(self, operation: str, steps: Operation) -> Any:
+    async def _drive(self, operation: str, steps: Operation) -> Any:  # type: ignore[override]
         started = perf_counter() if self._monitor else 0.0
         execute = self._execute
         try:

@@ -46,6 +46,18 @@ def unpack(raw: bytes) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
 
+def _no_map(pairs: Any) -> Any:
+    raise ValueError("a map is not a feature value")
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack ext type {code} is not a feature value")
+
+
+_VALUE_HOOKS = {"raw": False, "object_pairs_hook": _no_map, "ext_hook": _no_ext}
+_UNREADABLE = (ValueError, KeyError, IndexError, TypeError, OverflowError, msgpack.UnpackException)
+
+
 def encode_value(name: str, value: Any, embedding_dtype: str = "float32") -> bytes:
     """Encode one feature value; raise ValidationError naming ``name`` if it cannot be stored."""
     kind = type(value)
@@ -65,25 +77,32 @@ def encode_value(name: str, value: Any, embedding_dtype: str = "float32") -> byt
 
 
 def decode_value(raw: bytes) -> Any:
-    """Decode what :func:`encode_value` stored."""
-    if raw[0] != _TAG:
-        return msgpack.unpackb(raw, raw=False)
-    tag = raw[:4]
-    if tag == TIMESTAMP:
-        return _EPOCH + int.from_bytes(raw[4:12], "little", signed=True) * _MICROSECOND
-    return np.frombuffer(raw, dtype=_DTYPES[tag], offset=4)
+    """Decode what :func:`encode_value` stored; ValueError (naming what is wrong) for bytes that
+    are not a stored value (written around the Lua checks, or damaged)."""
+    try:
+        if raw[0] != _TAG:
+            return msgpack.unpackb(raw, **_VALUE_HOOKS)
+        tag = raw[:4]
+        if tag == TIMESTAMP and len(raw) == 12:
+            return _EPOCH + int.from_bytes(raw[4:12], "little", signed=True) * _MICROSECOND
+        return np.frombuffer(raw, dtype=_DTYPES[tag], offset=4)
+    except _UNREADABLE as exc:
+        raise ValueError(f"the stored value is unreadable ({type(exc).__name__}: {exc})"[:300]) from None
 
 
 def decode_values(raws: list[bytes]) -> list[Any]:
     """Decode many stored values at once: the msgpack ones in one ``unpackb`` of an array
     made by joining them (stored values are whole msgpack objects, checked on write), the tagged
-    ones one by one."""
-    plain = [raw for raw in raws if raw[0] != _TAG]
-    decoded = msgpack.unpackb(b"\xdd" + len(plain).to_bytes(4, "big") + b"".join(plain), raw=False)
+    ones one by one. ValueError when any is unreadable (decode them one by one to find which)."""
+    plain = [raw for raw in raws if raw[:1] != b"\xc1"]
+    try:
+        decoded = msgpack.unpackb(b"\xdd" + len(plain).to_bytes(4, "big") + b"".join(plain), **_VALUE_HOOKS)
+    except _UNREADABLE as exc:
+        raise ValueError(f"a stored value is unreadable ({type(exc).__name__})") from None
     if len(plain) == len(raws):
         return decoded  # type: ignore[no-any-return]
     untagged = iter(decoded)
-    return [decode_value(raw) if raw[0] == _TAG else next(untagged) for raw in raws]
+    return [decode_value(raw) if raw[:1] == b"\xc1" else next(untagged) for raw in raws]
 
 
 def is_embedding(raw: bytes) -> bool:

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
-from fsredis.errors import ValidationError
+from fsredis import limits
+from fsredis.errors import CorruptValue, ValidationError
 from fsredis.keys import EntityKeys, RegistryKeys
 
 NO_EXPIRY = -1
@@ -93,6 +94,10 @@ def _ttl_ms(name: str, seconds: float | None) -> int:
     ms = round(seconds * 1000)
     if ms <= 0:
         raise ValidationError(name, "ttl", f"a TTL must be at least 1 ms, got {seconds!r} s")
+    if ms > limits.TTL_MS:
+        raise ValidationError(
+            name, "ttl", f"a TTL is at most {limits.TTL_MS // 1000} s (100 years), got {seconds!r} s; None: never expires"
+        )
     return ms
 
 
@@ -112,7 +117,10 @@ def pack_meta(
         codec.encode_value(f"lineage.{key}", value)
     if per_feature:
         meta["features"] = per_feature
-    return codec.pack(meta)
+    packed = codec.pack(meta)
+    if len(packed) > limits.META_BYTES:
+        raise ValidationError("-", "lineage", f"the lineage takes {len(packed)} bytes, more than {limits.META_BYTES}")
+    return packed
 
 
 # -- write -------------------------------------------------------------------------------------
@@ -130,8 +138,10 @@ def write(
     """fs_write: every feature encoded here (bad values raise before anything is sent)."""
     if not isinstance(features, Mapping) or not features:
         raise ValidationError("-", "features", "write_features takes a non-empty mapping of name -> value")
-    if not isinstance(write_id, str) or not write_id:
-        raise ValidationError("-", "write_id", "a write id is a non-empty string")
+    if not isinstance(write_id, str) or not 0 < len(write_id.encode()) <= limits.WRITE_ID_BYTES:
+        raise ValidationError("-", "write_id", f"a write id is a string of 1-{limits.WRITE_ID_BYTES} bytes")
+    if len(features) > limits.NAMES:
+        raise ValidationError("-", "features", f"one write takes at most {limits.NAMES} features, got {len(features)}")
     args: list[Any] = [write_id, policy.max_versions, policy.dedup_window_ms, policy.max_value_bytes, meta]
     per_feature = isinstance(ttl, Mapping)
     if per_feature and not set(ttl).issubset(features):  # type: ignore[arg-type]
@@ -163,22 +173,67 @@ def get(keys: EntityKeys, names: Sequence[str] | None) -> Call:
     return Call("fs_get", (keys.values, keys.expiry), tuple(names or ()), readonly=True)
 
 
-def decode_get(names: Sequence[str] | None, raw: list[bytes | None]) -> dict[str, Any]:
-    """Name -> value of the features found; missing and expired ones are absent."""
-    if names is None:
-        return dict(zip((name.decode() for name in raw[::2]), codec.decode_values(raw[1::2])))  # type: ignore[union-attr,arg-type]
-    return decode_rows(names, raw, 1)[0]
+class Unreadable(NamedTuple):
+    """Stands in a decoded row for a stored value that cannot be read (see :func:`corrupt`)."""
+
+    detail: str
+
+
+def _decode_each(raws: Sequence[bytes]) -> list[Any]:
+    """Values decoded one by one, each unreadable one as an :class:`Unreadable`."""
+    out: list[Any] = []
+    for raw in raws:
+        try:
+            out.append(codec.decode_value(raw))
+        except ValueError as exc:
+            out.append(Unreadable(str(exc)))
+    return out
+
+
+def _decode_all(raws: list[bytes]) -> list[Any]:
+    try:
+        return codec.decode_values(raws)
+    except ValueError:  # one is unreadable: find which, keep the others
+        return _decode_each(raws)
+
+
+def corrupt(entity_id: str, row: dict[str, Any]) -> CorruptValue | None:
+    """Take the unreadable values out of a decoded row; the error for the first, or None."""
+    bad = [name for name, value in row.items() if type(value) is Unreadable]
+    if not bad:
+        return None
+    error = CorruptValue(entity_id, bad[0], row[bad[0]].detail)
+    for name in bad:
+        del row[name]
+    return error
+
+
+def decode_get(names: Sequence[str] | None, raw: list[bytes | None], entity_id: str = "-") -> dict[str, Any]:
+    """Name -> value of the features found; missing and expired ones are absent. CorruptValue
+    names the entity and feature of a stored value that cannot be read."""
+    row = decode_live(raw) if names is None else decode_rows(names, raw, 1)[0]
+    error = corrupt(entity_id, row)
+    if error is not None:
+        raise error
+    return row
+
+
+def decode_live(raw: list[bytes]) -> dict[str, Any]:
+    """Name -> value from the flat reply of fs_get without names (unreadable values as
+    :class:`Unreadable`)."""
+    return dict(zip((name.decode() for name in raw[::2]), _decode_all(raw[1::2])))
 
 
 def decode_rows(names: Sequence[str], flat: list[bytes | None], rows: int) -> list[dict[str, Any]]:
     """``rows`` dicts of name -> value from ``flat``, ``len(names)`` replies per row (None: absent).
-    All values are decoded in one go (codec.decode_values), the rows then cut from the result."""
+    All values are decoded in one go (codec.decode_values), the rows then cut from the result; an
+    unreadable value is an :class:`Unreadable` (the others are still decoded)."""
     width = len(names)
     present: list[bool] | None = None
     if None in flat:
         present = [value is not None for value in flat]
         flat = [b"\xc0" if value is None else value for value in flat]
-    decoded = codec.decode_values(flat)  # type: ignore[arg-type]
+    decoded = _decode_all(flat)  # type: ignore[arg-type]
     if present is None:
         return [dict(zip(names, decoded[i : i + width])) for i in range(0, rows * width, width)]
     return [
@@ -218,7 +273,8 @@ def batch_groups(
 def decode_batch(
     entity_ids: Sequence[str], names: Sequence[str], raw: list[list[bytes | None]]
 ) -> dict[str, dict[str, Any]]:
-    """Entity id -> (name -> value) for each entity of one fs_get_batch call."""
+    """Entity id -> (name -> value) for each entity of one fs_get_batch call (unreadable values
+    as :class:`Unreadable`: see :func:`corrupt`)."""
     flat = [value for values in raw for value in values]
     return dict(zip(entity_ids, decode_rows(names, flat, len(raw))))
 
@@ -226,13 +282,19 @@ def decode_batch(
 def check_names(names: object, what: str = "feature_names") -> list[str]:
     """A list of names from any iterable of strings (a lone string is refused). Feature names
     with '#' are refused too: no feature can have one, and the entity's bookkeeping fields do."""
-    if type(names) is list and all(type(name) is str and "#" not in name for name in names):
+    if (
+        type(names) is list
+        and len(names) <= limits.NAMES
+        and all(type(name) is str and 0 < len(name) <= 128 and "#" not in name for name in names)
+    ):
         return names  # type: ignore[return-value]
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
         raise ValidationError(what, "type", f"{what} is a list of strings, got {type(names).__name__}")
     out = list(names)
     for name in out:
         check_name(name)
+    if len(out) > limits.NAMES:
+        raise ValidationError(what, "count", f"at most {limits.NAMES} names in one call, got {len(out)}")
     return out
 
 
@@ -240,6 +302,8 @@ def check_name(name: object) -> str:
     """``name`` if it can name a feature in a read, lineage, rollback or delete."""
     if not isinstance(name, str):
         raise ValidationError(repr(name), "name", "feature names are strings")
+    if not name or len(name) > 128:
+        raise ValidationError(name[:256], "name", "feature names are 1-128 characters")
     if "#" in name:
         raise ValidationError(name, "name", "'#' is reserved and never part of a feature name")
     return name
@@ -251,6 +315,8 @@ def check_name(name: object) -> str:
 def lineage(keys: EntityKeys, name: str, limit: int) -> Call:
     """fs_lineage: the newest ``limit`` history records of one feature."""
     check_name(name)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.MAX_VERSIONS:
+        raise ValidationError(name, "limit", f"limit is an integer from 1 to {limits.MAX_VERSIONS}, got {limit!r}")
     return Call("fs_lineage", (keys.values, keys.expiry, keys.history), (name, limit), readonly=True)
 
 
@@ -266,6 +332,8 @@ def decode_record(record: bytes) -> tuple[dict[str, Any], bytes]:
     """
     size, version, at_ms, expires_ms, id_length = _RECORD_HEAD.unpack_from(record)
     end = 4 + size
+    if not _RECORD_HEAD.size + id_length <= end < len(record):
+        raise ValueError("the record's lengths do not fit its size")
     meta = codec.unpack(record[_RECORD_HEAD.size + id_length : end])
     fields: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
     fields.setdefault("source", None)
@@ -283,11 +351,15 @@ def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
     current, now_ms, current_expiry = raw[:3]
     versions = []
     for record in raw[3:]:
-        fields, value = decode_record(record)
+        try:
+            fields, value = decode_record(record)
+            decoded = codec.decode_value(value)
+        except (ValueError, struct.error) as exc:
+            raise CorruptValue(entity_id, name, f"a history record is unreadable: {exc}", "record") from None
         expires_at = fields["expires_at"]
         entry = {
             "version": fields.pop("version"),
-            "value": codec.decode_value(value),
+            "value": decoded,
             "timestamp": fields.pop("timestamp"),
             "source": fields.pop("source"),
             **fields,
@@ -308,7 +380,7 @@ def rollback(
 ) -> Call:
     """fs_rollback of ``name`` to ``version``, appended as a new version."""
     check_name(name)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= limits.VERSION:
         raise ValidationError(name, "version", f"versions are integers >= 1, got {version!r}")
     args = (
         name, version, write_id, policy.max_versions, policy.dedup_window_ms,

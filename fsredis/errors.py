@@ -8,8 +8,11 @@ detail. Every exception the package raises on purpose derives from :class:`Featu
 from __future__ import annotations
 
 import re
+import ssl
 
 from redis import exceptions as redis_errors
+
+from fsredis.deadline import DeadlinePassed
 
 __all__ = [
     "FeatureStoreError",
@@ -20,8 +23,13 @@ __all__ = [
     "TransformError",
     "LibraryError",
     "StoreUnavailable",
+    "TLSError",
+    "PermissionDenied",
+    "LibraryPermissionDenied",
     "StoreFull",
     "BatchWriteError",
+    "BatchReadError",
+    "CorruptValue",
     "MissingDependency",
     "from_reply",
     "translate",
@@ -84,8 +92,64 @@ class StoreUnavailable(FeatureStoreError, ConnectionError):
     """Redis could not be reached (after the configured retries)."""
 
 
+class TLSError(StoreUnavailable):
+    """The TLS handshake with Redis failed: the server's certificate could not be verified (another
+    CA than ``ssl_ca_certs``, or issued for another host name), or the server wants a client
+    certificate (``ssl_certfile``/``ssl_keyfile``) that was not given or that it does not trust."""
+
+
+class PermissionDenied(FeatureStoreError, PermissionError):
+    """The Redis user's ACL refused a command or a key (a ``NOPERM`` reply, also from a command run
+    inside a library function: functions run with the caller's permissions).
+
+    ``permission`` names what was refused as the server said it: ``command 'hset'``,
+    ``command 'function|load'``, ``a key``, or ``a command`` when the server does not say which
+    (Redis 7.0 inside a function: its ``ACL LOG`` names it). ``function`` is the library function
+    that ran the refused command, if any. deploy/users.acl lists what each fsredis role needs.
+    """
+
+    def __init__(self, message: str, permission: str = "", function: str | None = None) -> None:
+        self.permission = permission
+        self.function = function
+        super().__init__(message)
+
+
+class LibraryPermissionDenied(PermissionDenied, LibraryError):
+    """The Redis user may not install the Lua library (``FUNCTION LOAD``, ``SCRIPT LOAD``) and the
+    server lacks it or has another version: an admin must run ``fsredis load-functions`` once."""
+
+
 class StoreFull(FeatureStoreError):
     """Redis reached ``maxmemory`` (with ``noeviction``): the write was refused, nothing stored."""
+
+
+class CorruptValue(FeatureStoreError, ValueError):
+    """A stored value cannot be read back (written around the Lua library's checks, or damaged).
+
+    ``entity`` and ``feature`` name it; ``rule`` is ``value`` (a current value) or ``record`` (a
+    history record). The Lua library refuses to store such values; this reports old or foreign
+    data instead of failing with a decoder's own exception."""
+
+    def __init__(self, entity: str, feature: str, detail: str, rule: str = "value") -> None:
+        self.entity = entity
+        self.feature = feature
+        self.rule = rule
+        self.detail = detail
+        super().__init__(f"entity={entity} feature={feature} rule={rule}: {detail}")
+
+
+class BatchReadError(FeatureStoreError):
+    """Some values of a batch read are unreadable (:class:`CorruptValue`).
+
+    ``results`` is what the read returns otherwise: every requested entity, with every readable
+    feature (the unreadable ones absent); ``errors`` maps each affected entity id to the
+    CorruptValue of its first unreadable feature."""
+
+    def __init__(self, results: dict[str, dict[str, object]], errors: dict[str, CorruptValue]) -> None:
+        self.results = results
+        self.errors = errors
+        first = next(iter(errors.values()))
+        super().__init__(f"{len(errors)} of {len(results)} entities hold unreadable values; first: {first}")
 
 
 class MissingDependency(FeatureStoreError, ImportError):
@@ -121,6 +185,8 @@ def from_reply(message: str) -> FeatureStoreError | None:
         return ValidationError(feature, rule, detail)
     if code == "FSNOTFOUND" and feature is not None:
         return NotFound(feature, rule, detail)
+    if code == "FSCORRUPT" and feature is not None:
+        return CorruptValue("-", feature, detail, rule)
     if code == "FSSCHEMA":
         return SchemaError(detail)
     if code == "FSCONFLICT":
@@ -133,16 +199,95 @@ def translate(exc: BaseException) -> FeatureStoreError:
     error: FeatureStoreError
     if isinstance(exc, redis_errors.AuthenticationError):
         error = StoreUnavailable(f"Redis refused the credentials (username/password): {exc}")
-    elif isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError)):
-        error = StoreUnavailable(f"Redis is unreachable: {exc}")
+    elif isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, DeadlinePassed)):
+        error = _tls_error(exc) or StoreUnavailable(f"Redis is unreachable: {exc}")
     elif isinstance(exc, redis_errors.OutOfMemoryError):
         error = StoreFull(f"Redis is out of memory (maxmemory): the write was refused, nothing stored: {exc}")
-    elif isinstance(exc, redis_errors.NoPermissionError):
-        error = LibraryError(
-            f"the Redis user lacks a permission ({exc}); installing the library needs FUNCTION "
-            "(and SCRIPT for evalsha): run `fsredis load-functions` as an admin user once"
-        )
     else:
-        error = from_reply(str(exc)) or FeatureStoreError(f"Redis replied: {exc}")
+        # A refusal may come wrapped in one of our codes (FSARG from a read that caught the error);
+        # the typed codes (FSVALIDATION ...) quote user data, so they are never taken for one.
+        ours = from_reply(str(exc))
+        if ours is None or type(ours) is LibraryError:
+            refused = permission_denied(str(exc), isinstance(exc, redis_errors.NoPermissionError))
+            ours = refused or ours
+        error = ours or FeatureStoreError(f"Redis replied: {exc}")
     error.__cause__ = exc
     return error
+
+
+# What a refused command or key looks like: at top level a NOPERM reply (redis-py drops the prefix;
+# Redis 7.0 says "this user has no ...", 7.2+/Valkey "User <name> has no ..."); inside a function
+# or script "ACL failure in script: <the same>" (7.2+/Valkey) or, on 7.0, a sentence that names
+# neither the command nor the key.
+_REFUSED_COMMAND = re.compile(r"no permissions to run the '([^']+)' command", re.I)
+_REFUSED_KEY = re.compile(r"no permissions to access (?:one of the keys|a key)|can't access at least one of the keys", re.I)
+_REFUSED_IN_SCRIPT = re.compile(r"can't run this command or subcommand|^(?:ERR )?ACL failure in script")
+_IN_FUNCTION = re.compile(r" script: (\w+), on @")
+_LOADING = ("function", "script")
+
+
+def permission_denied(message: str, noperm: bool = False) -> PermissionDenied | None:
+    """The PermissionDenied for an ACL refusal (``noperm``: the reply was a NOPERM error), or
+    None if ``message`` is not one. Refusing ``FUNCTION``/``SCRIPT`` (loading the library) gives a
+    LibraryPermissionDenied that says how to install it; anything else names what was refused."""
+    command = _REFUSED_COMMAND.search(message)
+    if command:
+        permission = f"command '{command.group(1)}'"
+    elif _REFUSED_KEY.search(message):
+        permission = "a key"
+    elif _REFUSED_IN_SCRIPT.search(message) or noperm:
+        permission = "a command"
+    else:
+        return None
+    function = _IN_FUNCTION.search(message)
+    name = function.group(1) if function else None
+    inside = f" inside the library function {name}" if name else ""
+    reply = message[: function.start()] if function else message
+    if command and command.group(1).split("|")[0].lower() in _LOADING:
+        return LibraryPermissionDenied(
+            f"the Redis user may not install the fsredis library ({reply}), and the server lacks it "
+            "or has another version: run `fsredis load-functions` once as an admin user (fs-admin in "
+            "deploy/users.acl); with the evalsha transport after every server restart too",
+            permission, name,
+        )
+    hint = " (the server's ACL LOG names it)" if permission == "a command" else ""
+    return PermissionDenied(
+        f"the Redis user's ACL refused {permission}{hint}{inside}: {reply}. "
+        "deploy/users.acl lists what each fsredis role needs",
+        permission, name,
+    )
+
+
+def _tls_error(exc: BaseException) -> TLSError | None:
+    """A TLSError when a connection error comes from the TLS handshake, else None."""
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and len(chain) < 10:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    cause = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    text = str(exc)
+    seen = " ".join(str(e) for e in chain)
+    if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in seen:
+        detail = getattr(cause, "verify_message", None) or text
+        return TLSError(
+            f"TLS: the server's certificate could not be verified ({detail}): check ssl_ca_certs "
+            "(the CA that signed it), and that the certificate names the host connected to "
+            "(ssl_check_hostname=False skips only the name check)"
+        )
+    if "CERTIFICATE_REQUIRED" in seen:
+        return TLSError(f"TLS: the server requires a client certificate: set ssl_certfile and ssl_keyfile ({text})")
+    if isinstance(cause, ssl.SSLEOFError) or "EOF occurred in violation of protocol" in seen:
+        # TLS 1.3: a server that wants a client certificate may hang up before its alert is read.
+        return TLSError(
+            "TLS: the server closed the connection; if it does so at every connect, it requires a "
+            f"client certificate (set ssl_certfile and ssl_keyfile) or refuses the one given ({text})"
+        )
+    if any(alert in seen for alert in ("UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN")):
+        return TLSError(f"TLS: the server refused the client certificate (ssl_certfile): {text}")
+    if "WRONG_VERSION_NUMBER" in seen or "handshake operation timed out" in seen:
+        # A plain port answers a TLS hello with nothing (Redis waits for a command) or with plain text.
+        return TLSError(f"TLS: the server did not answer with TLS: is this its TLS port (tls-port)? ({text})")
+    if cause is not None:
+        return TLSError(f"TLS handshake failed: {text}")
+    return None

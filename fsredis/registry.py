@@ -12,17 +12,21 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fsredis import commands, schema
 from fsredis.commands import Call, Command, KeyScan, Operation
 from fsredis.config import FeatureStoreConfig
-from fsredis.errors import NotFound, RegistryConflict, SchemaError
-from fsredis.keys import REGISTRY_INDEX, check_group, registry_keys
+from fsredis.errors import NotFound, RegistryConflict, SchemaError, ValidationError
+from fsredis.keys import REGISTRY_INDEX, EntityKeys, check_group, registry_keys
 from fsredis.schema import Change, FeatureDefinition, Registry
 
 REGISTRY_ATTEMPTS = 5
+VIOLATION_CHUNK = 500
+"""Entities read per call when checking a registry change against stored values."""
+Progress = Callable[[str, int, int], None]
+"""``progress(feature, checked, total)``: called as stored values are checked against a change."""
 """Times a registry change or library load is redone when the registry changed meanwhile."""
 
 
@@ -46,6 +50,8 @@ class RegistryOperations:
 
         def _send(self, request: Call | Command) -> Operation: ...
 
+        def _send_many(self, calls: list[Call]) -> Operation: ...
+
         def _plain(self, request: Any) -> Operation: ...
 
         def _load_library(self, only_if_changed: bool = False) -> Operation: ...
@@ -54,9 +60,9 @@ class RegistryOperations:
         """This namespace's :class:`~fsredis.schema.Registry` as stored in Redis."""
         return self._run("get_registry", self._registry())
 
-    def _registry(self) -> Operation:
+    def _registry(self, tolerant: bool = False) -> Operation:
         raw = yield from self._send(Command(("HGETALL", registry_keys(self.config.namespace).definitions)))
-        return Registry.from_hash(raw)
+        return Registry.from_hash(raw, tolerant)
 
     def list_features(self, entity_type: str | None = None) -> Any:
         """The registered definitions (of one entity type), ordered by type and name."""
@@ -82,14 +88,19 @@ class RegistryOperations:
         *,
         force: bool = False,
         author: str | None = None,
+        sample: int | None = None,
+        progress: Progress | None = None,
     ) -> Any:
         """Add or replace definitions of ``entity_type``'s features (others stay). Writes are
-        checked against them as soon as this returns. A change of dtype (or item dtype, embedding
-        dim or precision) of a feature that has data raises SchemaError unless ``force``.
+        checked against them as soon as this returns. Refused with SchemaError (nothing changed)
+        unless ``force``: a definition that stored values of the type would break (the count and
+        an example are in the message; ``sample`` checks at most that many entities per feature,
+        ``progress(feature, checked, total)`` is called as they are checked), and a change of
+        dtype (or item dtype, embedding dim or precision) of a feature that has history.
         Returns the changes made (an empty list when nothing changed)."""
         defs = list(definitions)
         return self._run("register_features", self._change_registry(
-            lambda current: schema.with_definitions(current, entity_type, defs), force, author))
+            lambda current: schema.with_definitions(current, entity_type, defs), force, author, sample, progress))
 
     def unregister_features(self, entity_type: str, feature_names: Iterable[str], *, author: str | None = None) -> Any:
         """Remove definitions (stored values stay; a strict namespace then refuses new writes).
@@ -103,7 +114,7 @@ class RegistryOperations:
         if not isinstance(strict, bool):
             raise TypeError("strict is True or False")
         return self._run("set_strict", self._change_registry(
-            lambda current: Registry(current.groups, strict, current.version), False, author))
+            lambda current: Registry(current.groups, strict, current.version, current.broken), False, author))
 
     def diff_registry(self, desired: Registry) -> Any:
         """The changes ``apply_registry(desired)`` would make, marked ``breaking`` where data of a
@@ -113,14 +124,18 @@ class RegistryOperations:
     def _diff(self, desired: Registry) -> Operation:
         return schema.diff((yield from self._registry()), desired)
 
-    def apply_registry(self, desired: Registry, *, force: bool = False, author: str | None = None) -> Any:
+    def apply_registry(
+        self, desired: Registry, *, force: bool = False, author: str | None = None,
+        sample: int | None = None, progress: Progress | None = None,
+    ) -> Any:
         """Make this namespace's registry equal to ``desired`` (e.g. ``Registry.load("features.yaml")``):
         definitions are added, changed and removed, ``strict`` set. Refused (SchemaError, nothing
-        changed) when a breaking change hits a feature that has data, unless ``force``.
+        changed) when stored values would break a definition or a breaking change hits a feature
+        that has data, unless ``force`` (see ``register_features`` for ``sample`` and ``progress``).
         Returns the changes made."""
         if not isinstance(desired, Registry):
             raise TypeError("apply_registry takes a Registry (Registry.load(path) reads a YAML file)")
-        return self._run("apply_registry", self._change_registry(lambda _: desired, force, author))
+        return self._run("apply_registry", self._change_registry(lambda _: desired, force, author, sample, progress))
 
     def registry_history(self, limit: int = 20) -> Any:
         """The newest ``limit`` registry changes, newest first: ``{"version", "at", "by", "changes"}``
@@ -141,14 +156,20 @@ class RegistryOperations:
             })
         return out
 
-    def _change_registry(self, make: Any, force: bool, author: str | None) -> Operation:
+    def _change_registry(
+        self, make: Any, force: bool, author: str | None, sample: int | None = None, progress: Progress | None = None
+    ) -> Operation:
         """Read the registry, work out the change, refuse breaking ones on features with data,
         store it (optimistically: redone when someone changed the registry meanwhile), reload."""
         keys = registry_keys(self.config.namespace)
         for _ in range(REGISTRY_ATTEMPTS):
-            current = yield from self._registry()
+            current = yield from self._registry(tolerant=True)
             desired = make(current)
             changes: list[Change] = schema.diff(current, desired)
+            for key, why in sorted(current.broken.items()):  # unreadable: replaced, or removed
+                group, _, name = key.partition(":")
+                if desired.get(group, name) is None and key not in desired.broken:
+                    changes.append(Change("removed", group, name, {"broken": why}, None))
             if not changes:
                 return []
             breaking = [c for c in changes if c.breaking]
@@ -159,6 +180,13 @@ class RegistryOperations:
                         "refused, these features have data that would no longer fit: "
                         + "; ".join(f"{c.group}:{c.feature} ({c.breaking})" for c in used)
                         + ". Write them under new names, delete their data, or force the change."
+                    )
+            if not force:
+                violated = yield from self._violations(changes, sample, progress)
+                if violated:
+                    raise SchemaError(
+                        "refused, stored values would break these definitions: " + "; ".join(violated)
+                        + ". Fix or delete the data, change the definition, or force the change."
                     )
             stored = desired.fields()  # a removed feature has none: "" removes it
             fields = {f"{c.group}:{c.feature}": stored.get(f"{c.group}:{c.feature}", "") for c in changes if c.kind != "strict"}
@@ -187,11 +215,46 @@ class RegistryOperations:
                     break
         return used
 
+    def _violations(self, changes: list[Change], sample: int | None, progress: Progress | None) -> Operation:
+        """For each added or changed definition, how many current values of its feature (over the
+        entities of its type, at most ``sample`` of them) it would refuse, and the first one."""
+        found = []
+        for change in changes:
+            if change.after is None or change.kind == "strict":
+                continue
+            definition = FeatureDefinition.from_dict(change.feature, change.after)
+            prefix = f"{self.config.namespace}:{check_group(change.group)}:"
+            keys = yield from self._plain(KeyScan(prefix + "{*}:v"))
+            keys = sorted(keys)[:sample] if sample is not None else keys
+            count, example = 0, ""
+            for start in range(0, len(keys), VIOLATION_CHUNK):
+                chunk = [key.decode() for key in keys[start : start + VIOLATION_CHUNK]]
+                ids = [change.group + ":" + key[len(prefix) + 1 : -3] for key in chunk]
+                entities = [EntityKeys(k, k[:-1] + "x", k[:-1] + "h", k[:-1] + "w") for k in chunk]
+                groups = commands.batch_groups(ids, entities, self.config.cluster)
+                replies = yield from self._send_many([commands.get_batch(k, [change.feature]) for _, k in groups])
+                for (group_ids, _), reply in zip(groups, replies):
+                    if isinstance(reply, Exception):
+                        raise reply
+                    for entity_id, (raw,) in zip(group_ids, reply):
+                        if raw is None:
+                            continue
+                        try:
+                            definition.validate_encoded(raw)
+                        except (ValidationError, ValueError) as exc:
+                            count += 1
+                            example = example or f"{entity_id}: {exc}"
+                if progress is not None:
+                    progress(f"{change.group}:{change.feature}", min(start + VIOLATION_CHUNK, len(keys)), len(keys))
+            if count:
+                found.append(f"{change.group}:{change.feature}: {count} value(s), e.g. {example}")
+        return found
+
     def _registries(self) -> Operation:
         """Every namespace's registry on the server (what the library must enforce)."""
         names = sorted(n.decode() for n in (yield from self._plain(("SMEMBERS", REGISTRY_INDEX))))
         replies = (yield from self._plain([("HGETALL", registry_keys(ns).definitions) for ns in names])) if names else []
-        return {ns: Registry.from_hash(raw) for ns, raw in zip(names, replies)}
+        return {ns: Registry.from_hash(raw, tolerant=True) for ns, raw in zip(names, replies)}
 
 
 def versions(registries: Mapping[str, Registry]) -> dict[str, int]:

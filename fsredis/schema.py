@@ -287,6 +287,10 @@ class Registry:
     groups: dict[str, dict[str, FeatureDefinition]] = field(default_factory=dict)
     strict: bool = False
     version: int = 0
+    broken: dict[str, str] = field(default_factory=dict)
+    """Stored definitions that cannot be read (``group:name`` -> why), when read with
+    ``from_hash(..., tolerant=True)``: the library refuses every write of those features until
+    the definition is fixed, and stays loadable for everyone else."""
 
     def __post_init__(self) -> None:
         for group, features in self.groups.items():
@@ -369,26 +373,42 @@ class Registry:
         }
 
     @classmethod
-    def from_hash(cls, raw: Mapping[bytes, bytes]) -> Registry:
-        """The registry stored in ``<ns>:{registry}`` (an empty hash: an empty registry)."""
-        text = {k.decode(): v.decode() for k, v in raw.items()}
+    def from_hash(cls, raw: Mapping[bytes, bytes], tolerant: bool = False) -> Registry:
+        """The registry stored in ``<ns>:{registry}`` (an empty hash: an empty registry).
+
+        An unreadable definition raises SchemaError, or with ``tolerant`` is kept in ``broken``."""
         groups: dict[str, dict[str, FeatureDefinition]] = {}
-        for key, value in text.items():
+        broken: dict[str, str] = {}
+        flags: dict[str, str] = {}
+        for raw_key, raw_value in raw.items():
+            key = raw_key.decode(errors="replace")
             if key.startswith("#"):
+                flags[key] = raw_value.decode(errors="replace")
                 continue
             group, _, name = key.partition(":")
             try:
-                groups.setdefault(group, {})[name] = FeatureDefinition.from_dict(name, json.loads(value))
-            except (ValueError, TypeError) as exc:
-                raise SchemaError(f"the stored definition {key} is unreadable: {exc}") from None
-        return cls(groups, text.get("#strict") == "1", int(text.get("#version", 0)))
+                check_group(group)
+                definition = FeatureDefinition.from_dict(name, json.loads(raw_value.decode()))
+            except (ValueError, TypeError) as exc:  # SchemaError and UnicodeDecodeError are ValueErrors
+                if not tolerant:
+                    raise SchemaError(f"the stored definition {key} is unreadable: {exc}") from None
+                broken[key] = str(exc)[:300]
+            else:
+                groups.setdefault(group, {})[name] = definition
+        version = flags.get("#version", "0")
+        return cls(groups, flags.get("#strict") == "1", int(version) if version.isdigit() else 0, broken)
 
     def compiled(self, namespace: str) -> dict[str, Any]:
         """This registry as the Lua library's table: rules by key prefix ``<ns>:<group>:``."""
-        return {
+        out: dict[str, Any] = {
             f"{namespace}:{group}:": {"strict": self.strict, "features": {n: d.compiled() for n, d in features.items()}}
             for group, features in self.groups.items()
         }
+        for key, why in self.broken.items():
+            group, _, name = key.partition(":")
+            features = out.setdefault(f"{namespace}:{group}:", {"strict": self.strict, "features": {}})["features"]
+            features[name] = {"broken": why}
+        return out
 
 
 @dataclass(frozen=True)
@@ -451,14 +471,16 @@ def with_definitions(current: Registry, group: str, definitions: Iterable[Featur
     for item in definitions:
         definition = item if isinstance(item, FeatureDefinition) else FeatureDefinition(**item)
         target[definition.name] = definition
-    return Registry(groups, current.strict, current.version)
+    broken = {k: v for k, v in current.broken.items() if k.partition(":")[::2] not in {(group, n) for n in target}}
+    return Registry(groups, current.strict, current.version, broken)
 
 
 def without_definitions(current: Registry, group: str, names: Iterable[str]) -> Registry:
     """``current`` without the definitions ``names`` of ``group`` (a group left empty goes too)."""
     drop = set(names)
     groups = {g: {n: d for n, d in f.items() if g != group or n not in drop} for g, f in current.groups.items()}
-    return Registry({g: f for g, f in groups.items() if f}, current.strict, current.version)
+    broken = {k: v for k, v in current.broken.items() if not (k.partition(":")[0] == group and k.partition(":")[2] in drop)}
+    return Registry({g: f for g, f in groups.items() if f}, current.strict, current.version, broken)
 
 
 def compile_registries(registries: Mapping[str, Registry]) -> str:

@@ -94,7 +94,7 @@ def test_the_batch_form(store) -> None:
     assert batch["product:4"] == {"price_bucket": 0, "name_word_count": 2}
     with pytest.raises(TransformError, match="price_features@1: raised ValueError"):
         store.compute_and_store_features_batch({"product:9": {"price": -1.0}})
-    store.register_features("product", [FeatureDefinition("price", "float", max=2)])
+    store.register_features("product", [FeatureDefinition("price", "float", max=2)], force=True)  # 3.0, 4.0 stored
     with pytest.raises(BatchWriteError) as caught:
         store.compute_and_store_features_batch({"product:10": {"price": 1.0}, "product:11": {"price": 3.0}})
     assert caught.value.written == ["product:10"]

@@ -97,3 +97,88 @@ def test_read_calls_are_read_only() -> None:
     assert commands.get_batch([keys], ["a"]).keys == (keys.values, keys.expiry)
     assert commands.lineage(keys, "a", 3).readonly
     assert not commands.delete(keys, None).readonly
+
+
+def test_ssl_and_the_url_scheme_agree() -> None:
+    # redis-py raises a TypeError for ssl=True beside a redis:// URL; the config makes it rediss://.
+    assert FeatureStoreConfig(redis_url="redis://h:6380/1", ssl=True).redis_url == "rediss://h:6380/1"
+    assert FeatureStoreConfig(redis_url="rediss://h/0").ssl is True
+    assert FeatureStoreConfig(redis_url="redis://h/0").ssl is False
+    with pytest.raises(ValueError, match="unix://"):
+        FeatureStoreConfig(redis_url="unix:///run/redis.sock", ssl=True)
+    with pytest.raises(ValueError, match="ssl_ca_certs need TLS"):
+        FeatureStoreConfig(redis_url="redis://h/0", ssl_ca_certs="/ca.pem")
+    with pytest.raises(ValueError, match="give both"):
+        FeatureStoreConfig(ssl=True, ssl_keyfile="/client.key")
+
+
+def test_redis_options_with_tls() -> None:
+    options = FeatureStoreConfig(redis_url="rediss://h/0", ssl_ca_certs="/ca.pem", ssl_certfile="/c.pem",
+                                 ssl_keyfile="/c.key", ssl_check_hostname=False).redis_options()
+    assert "ssl" not in options  # the rediss:// URL says so; redis-py refuses ssl= beside a URL
+    assert (options["ssl_ca_certs"], options["ssl_certfile"], options["ssl_keyfile"]) == ("/ca.pem", "/c.pem", "/c.key")
+    assert options["ssl_check_hostname"] is False
+    plain = FeatureStoreConfig(redis_url="redis://h/0").redis_options()
+    assert not any(name.startswith("ssl") for name in plain)
+    config = FeatureStoreConfig.from_env({"FSREDIS_REDIS_URL": "redis://h/0", "FSREDIS_SSL": "true",
+                                          "FSREDIS_SSL_CERTFILE": "/c.pem", "FSREDIS_SSL_CHECK_HOSTNAME": "no"})
+    assert config.redis_url == "rediss://h/0" and config.ssl_certfile == "/c.pem" and not config.ssl_check_hostname
+
+
+def test_redacted_url() -> None:
+    from fsredis.config import redacted_url
+
+    assert redacted_url("redis://app:s3cret@h:6379/0") == "redis://app:***@h:6379/0"
+    assert redacted_url("rediss://:s3cret@h") == "rediss://:***@h"
+    assert redacted_url("redis://app:p@ss@h/0?password=x&db=1") == "redis://app:***@h/0?password=***&db=1"
+    assert redacted_url("redis://h:6379/0") == "redis://h:6379/0"
+    assert redacted_url(None) is None
+
+
+def test_refusals_map_to_permission_denied() -> None:
+    import redis
+
+    from fsredis import PermissionDenied
+    from fsredis.errors import LibraryPermissionDenied
+
+    top = translate(redis.exceptions.NoPermissionError("this user has no permissions to run the 'fcall' command"))
+    assert type(top) is PermissionDenied and top.permission == "command 'fcall'" and "load-functions" not in str(top)
+    load = translate(redis.exceptions.NoPermissionError("User app has no permissions to run the 'function|load' command"))
+    assert isinstance(load, LibraryPermissionDenied) and isinstance(load, LibraryError) and "load-functions" in str(load)
+    key = translate(redis.exceptions.NoPermissionError("No permissions to access a key"))
+    assert key.permission == "a key"
+    inside = translate(redis.ResponseError(
+        "ACL failure in script: User app has no permissions to run the 'time' command script: fs_get, on @user_function:3."))
+    assert (inside.permission, inside.function) == ("command 'time'", "fs_get")
+    old = translate(redis.ResponseError(
+        "The user executing the script can't run this command or subcommand script: fs_write, on @user_function:9."))
+    assert isinstance(old, PermissionDenied) and old.function == "fs_write" and "ACL LOG" in str(old)
+    # Our typed codes quote user data: they are never taken for a refusal.
+    quoted = translate(redis.ResponseError("FSVALIDATION feature=a rule=allowed \"no permissions to run the 'x' command\""))
+    assert isinstance(quoted, ValidationError)
+
+
+def test_tls_failures_map_to_tls_error() -> None:
+    import ssl
+
+    import redis
+
+    from fsredis.errors import TLSError
+
+    def failed(cause: BaseException) -> BaseException:
+        try:
+            try:
+                raise cause
+            except OSError as exc:
+                raise redis.ConnectionError(f"Error 1 connecting to h:6379. {exc}.") from None
+        except redis.ConnectionError as exc:
+            exc.__context__ = cause
+            return exc
+
+    verify = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    verify.verify_message = "self-signed certificate in certificate chain"
+    error = translate(failed(verify))
+    assert isinstance(error, TLSError) and isinstance(error, StoreUnavailable)
+    assert "could not be verified (self-signed certificate in certificate chain)" in str(error)
+    assert "client certificate" in str(translate(failed(ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]"))))
+    assert type(translate(redis.ConnectionError("Connection refused"))) is StoreUnavailable

@@ -189,7 +189,7 @@ def test_rollback_obeys_todays_definition(store) -> None:
 def test_other_clients_obey_a_change_at_once(registered, config) -> None:
     with FeatureStore(config) as other:
         other.write_features("product:5", {"count": 1})  # connected, library checked
-        registered.register_features("product", [{"name": "count", "dtype": "int", "max": 0}])
+        registered.register_features("product", [{"name": "count", "dtype": "int", "max": 0}], force=True)
         with pytest.raises(ValidationError, match="rule=max"):
             other.write_features("product:5", {"count": 1})
 
