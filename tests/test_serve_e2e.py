@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -106,6 +107,7 @@ def test_serve_end_to_end(redis_with_data, tmp_path) -> None:
         assert time.monotonic() - started < 8
         assert "fsredis_redis_up 0.0" in call(port, "GET", "/metrics")[1]
         assert call(port, "GET", "/healthz")[0] == 200  # alive all along
+        hang_up_and_garble(port)
 
         redis_with_data.start()  # back on the same port, with its data (AOF)
         wait_for(port, "/readyz", 200)
@@ -127,12 +129,46 @@ def test_serve_end_to_end(redis_with_data, tmp_path) -> None:
         assert status == 200 and body["entities"]["product:1"] == {"price": VALUE}  # type: ignore[index]
         assert sidecar.process.wait(timeout=20) == 0
     out = sidecar.out
-    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]  # every line is JSON
     assert lines[0]["event"] == "sidecar starting" and lines[0]["auth"] == "bearer" and TOKEN not in out
+    assert lines[0]["listen"] == f"http://127.0.0.1:{port}" and lines[0]["redis_answered"] is True
+    assert "Traceback" not in out
+    assert [line for line in lines if line.get("status") == 499 and line["method"] == "PUT"]
+    assert [line for line in lines if line.get("logger") == "aiohttp.server" and line.get("error")]
+    assert not [line for line in lines if str(line.get("status", "")).startswith("5") and line["event"] == "request"
+                and line["path"] != "/readyz" and line["path"] != "/v1/features/product:1"]
     requests = [line for line in lines if line["event"] == "request"]
     assert requests and all(len(line["request_id"]) == 32 for line in requests)
     assert {"redis not ready", "redis ready", "sidecar stopped"} <= {line["event"] for line in lines}
     assert str(VALUE) not in out
+
+
+def hang_up_and_garble(port: int) -> None:
+    """A client that leaves in the middle of its body, and one that does not speak HTTP."""
+    for request in (b"PUT /v1/features/p:1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                    b"Content-Length: 100\r\n\r\n{" % TOKEN.encode(),
+                    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad header line\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(request)
+            time.sleep(0.1)
+    time.sleep(0.2)
+
+
+@pytest.mark.parametrize(("args", "env", "says"), [
+    (("--redis-url", "localhost:6379"), {}, "scheme"),
+    (("--redis-url", "redis://127.0.0.1:1/0"), {"FSREDIS_SERVER_PORT": "abc"}, "FSREDIS_SERVER_PORT"),
+    (("--redis-url", "redis://127.0.0.1:1/0"), {"FSREDIS_SERVER_TOKEN": "short"}, "16 characters"),
+    (("--redis-url", "redis://127.0.0.1:1/0"), {"FSREDIS_SERVER_MAX_BATCH": "-1"}, "max_batch"),
+    (("--redis-url", "redis://127.0.0.1:1/0", "--token-file", "/nonexistent/token"), {}, "/nonexistent/token"),
+    (("--redis-url", "localhost:hunter2-secret@x:1"), {}, "scheme"),
+])
+def test_configuration_mistakes_exit_2_with_one_line(args, env, says) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FSREDIS_")}
+    result = subprocess.run([sys.executable, "-m", "fsredis", "serve", *args], env={**environ, **env},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr and "hunter2" not in result.stderr
 
 
 def test_serve_without_a_url_runs_on_an_embedded_valkey(tmp_path) -> None:
@@ -148,6 +184,4 @@ def test_serve_without_a_url_runs_on_an_embedded_valkey(tmp_path) -> None:
     assert first["event"].startswith("started an embedded Valkey") and first["url"].startswith("redis://127.0.0.1:")
     embedded_port = int(first["url"].rsplit(":", 1)[1].split("/")[0])
     with pytest.raises(OSError):  # the embedded server stopped with the sidecar
-        import socket
-
         socket.create_connection(("127.0.0.1", embedded_port), timeout=1).close()

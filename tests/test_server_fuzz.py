@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import json
+import zlib
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,7 +26,8 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-segments = st.sampled_from(["p:1", "product:2", "x", "a:b:c", "%20", "{}", "é", "p:" + "9" * 300, "#"]) | st.text(
+segments = st.sampled_from(["p:1", "product:2", "x", "a:b:c", "%20", "{}", "é", "p:" + "9" * 300, "#", "a{b", "}",
+                            "%2F", "p:%7B1%7D", "%00"]) | st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#"), min_size=1, max_size=12)
 bodies = st.one_of(
     st.none(),
@@ -54,15 +57,19 @@ def client(servers):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), entity=segments, feature=segments, body=bodies,
-       query=st.sampled_from(["", "?names=", "?names=a,,b", "?limit=0", "?limit=-1", "?dry_run=true", "?names=%23"]),
-       msgpack=st.booleans())
-def test_no_input_makes_a_5xx(client, route, entity, feature, body, query, msgpack) -> None:
+       query=st.sampled_from(["", "?names=", "?names=a,,b", "?limit=0", "?limit=-1", "?dry_run=true", "?names=%23",
+                              "?dry_run=", "?dry_run=yes", "?dry_run=0", "?limit=99999999999999999999999"]),
+       msgpack=st.booleans(), encoding=st.sampled_from([None, "gzip", "deflate", "broken"]))
+def test_no_input_makes_a_5xx(client, route, entity, feature, body, query, msgpack, encoding) -> None:
     loop, test_client = client
     method, path, _ = route
     from urllib.parse import quote
 
     url = path.replace("{entity}", quote(entity, safe=":")).replace("{feature}", quote(feature, safe="")) + query
     headers = {"Content-Type": "application/msgpack" if msgpack else "application/json"}
+    if encoding and body is not None:
+        headers["Content-Encoding"] = "gzip" if encoding == "broken" else encoding
+        body = body if encoding == "broken" else gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
 
     async def call():
         response = await test_client.request(method, url, data=body, headers=headers)

@@ -16,7 +16,7 @@ def serve(settings: ServerSettings) -> None:
 
     from fsredis_server import logs
 
-    logs.configure()
+    logs.configure()  # JSON lines, aiohttp's own records included
     web.run_app(
         create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=settings.shutdown_timeout,
         access_log=None, print=None, handle_signals=True,

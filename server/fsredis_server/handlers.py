@@ -1,21 +1,46 @@
 """The routes, all in one table (:data:`ROUTES`), and their thin handlers.
 
 Handlers read the request, call the store, and shape the answer; every data rule stays in the
-Lua library behind :class:`~fsredis.AsyncFeatureStore`.
+Lua library behind :class:`~fsredis.AsyncFeatureStore`. Every store call is bounded by
+``request_timeout`` (:func:`_redis`): past it the answer is 503 FSUNAVAILABLE, however long the
+store's own timeouts and retries would take. Path parameters match any segment; the library's
+checks decide what an entity id or a feature name may be (400 FSVALIDATION, not a route 404).
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from fsredis import NotFound, Registry, SchemaError, __version__
-from fsredis_server.app import METRICS, READINESS, REGISTRY, SETTINGS, STORE
+from fsredis import BatchReadError, NotFound, Registry, SchemaError, __version__
+from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, EntityNotFound
 from fsredis_server.metrics import CONTENT_TYPE
 from fsredis_server.openapi import spec
-from fsredis_server.wire import BadRequest, field, read_body, respond, to_features
+from fsredis_server.state import METRICS, READINESS, REGISTRY, SETTINGS, STORE
+from fsredis_server.wire import field, flag, read_body, respond, to_features
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout
+else:  # pragma: no cover - aiohttp depends on async-timeout before 3.11
+    from async_timeout import timeout
+
+T = TypeVar("T")
+ENTITY, FEATURE = "{entity:[^/]+}", "{feature:[^/]+}"
+
+
+async def _redis(request: web.Request, call: Awaitable[T]) -> T:
+    """``await call``, a store call, within ``request_timeout``; DeadlineExceeded past it."""
+    seconds = request.app[SETTINGS].request_timeout
+    try:
+        async with timeout(seconds):
+            return await call
+    except asyncio.TimeoutError:
+        raise DeadlineExceeded(f"Redis did not answer within request_timeout={seconds}s") from None
 
 
 def _names(request: web.Request) -> list[str] | None:
@@ -25,7 +50,7 @@ def _names(request: web.Request) -> list[str] | None:
         return None
     names = [n for part in given for n in part.split(",") if n]
     if not names:
-        raise BadRequest("names= lists feature names separated by commas")
+        raise BadParameter("names", "names", "names= lists feature names separated by commas")
     return names
 
 
@@ -56,9 +81,9 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def get_features(request: web.Request) -> web.Response:
     entity = request.match_info["entity"]
-    features = await request.app[STORE].get_features(entity, _names(request))
+    features = await _redis(request, request.app[STORE].get_features(entity, _names(request)))
     if not features:
-        raise NotFound("-", "entity", f"no live features of {entity} (none requested exists)")
+        raise EntityNotFound(entity)
     return respond(request, {"entity_id": entity, "features": features})
 
 
@@ -66,19 +91,19 @@ async def put_features(request: web.Request) -> web.Response:
     entity = request.match_info["entity"]
     body = await read_body(request)
     features = to_features(field(body, "features", dict), request.app[REGISTRY].definitions(entity))
-    await request.app[STORE].write_features(
+    await _redis(request, request.app[STORE].write_features(
         entity, features,
         ttl=field(body, "ttl", (int, float, dict), None),
         source=field(body, "source", str, None),
         write_id=field(body, "write_id", str, None),
         lineage=field(body, "lineage", dict, None),
-    )
+    ))
     return respond(request, {"entity_id": entity, "written": sorted(features)})
 
 
 async def delete_features(request: web.Request) -> web.Response:
     entity = request.match_info["entity"]
-    deleted = await request.app[STORE].delete_features(entity, _names(request))
+    deleted = await _redis(request, request.app[STORE].delete_features(entity, _names(request)))
     return respond(request, {"entity_id": entity, "deleted": deleted})
 
 
@@ -89,7 +114,11 @@ async def batch(request: web.Request) -> web.Response:
     if not ids or len(ids) > limit:
         raise BadRequest(f"'entity_ids' lists 1 to {limit} entity ids")
     names = field(body, "names", list, None)
-    entities = await request.app[STORE].get_features_batch(ids, names)
+    try:
+        entities = await _redis(request, request.app[STORE].get_features_batch(ids, names))
+    except BatchReadError as exc:  # every healthy value still answered; the unreadable ones named
+        errors = {e: {"code": "FSCORRUPT", "feature": err.feature, "message": str(err)} for e, err in exc.errors.items()}
+        return respond(request, {"entities": exc.results, "errors": errors})
     return respond(request, {"entities": entities})
 
 
@@ -97,9 +126,9 @@ async def compute(request: web.Request) -> web.Response:
     entity = request.match_info["entity"]
     body = await read_body(request)
     raw = field(body, "raw_data", dict)
-    await request.app[STORE].compute_and_store_features(
+    await _redis(request, request.app[STORE].compute_and_store_features(
         entity, raw, source=field(body, "source", str, "compute"), write_id=field(body, "write_id", str, None),
-    )
+    ))
     return respond(request, {"entity_id": entity, "computed": True})
 
 
@@ -107,8 +136,8 @@ async def lineage(request: web.Request) -> web.Response:
     entity, feature = request.match_info["entity"], request.match_info["feature"]
     limit = request.query.get("limit")
     if limit is not None and (not limit.isdigit() or int(limit) < 1):
-        raise BadRequest("limit is a whole number >= 1")
-    result = await request.app[STORE].get_feature_lineage(entity, feature, int(limit) if limit else None)
+        raise BadParameter("limit", "integer", f"limit={limit!r}: a whole number >= 1")
+    result = await _redis(request, request.app[STORE].get_feature_lineage(entity, feature, int(limit) if limit else None))
     if result["current_version"] == 0:
         raise NotFound(feature, "version", f"{entity} has no version of {feature}")
     return respond(request, result)
@@ -117,34 +146,38 @@ async def lineage(request: web.Request) -> web.Response:
 async def rollback(request: web.Request) -> web.Response:
     entity, feature = request.match_info["entity"], request.match_info["feature"]
     body = await read_body(request)
-    version = await request.app[STORE].rollback_feature(
+    version = await _redis(request, request.app[STORE].rollback_feature(
         entity, feature, field(body, "version", int), write_id=field(body, "write_id", str, None),
-    )
+    ))
     return respond(request, {"entity_id": entity, "feature": feature, "version": version})
 
 
 async def get_registry(request: web.Request) -> web.Response:
-    registry = await request.app[STORE].get_registry()
+    registry = await _redis(request, request.app[STORE].get_registry())
     return respond(request, {"version": registry.version, **registry.to_dict()})
 
 
 async def put_registry(request: web.Request) -> web.Response:
     """Apply a registry (the features.yaml structure, as JSON). ``?dry_run=true`` only diffs."""
+    dry_run = flag(request, "dry_run")
     body = await read_body(request)
     try:
         desired = Registry.from_dict(field(body, "registry", dict))
     except (TypeError, ValueError) as exc:
         raise SchemaError(str(exc)) from None
-    store = request.app[STORE]
-    if request.query.get("dry_run", "").lower() in ("1", "true", "yes"):
-        changes = await store.diff_registry(desired)
+    store, cache = request.app[STORE], request.app[REGISTRY]
+    if dry_run:
+        changes = await _redis(request, store.diff_registry(desired))
     else:
-        changes = await store.apply_registry(
-            desired, force=field(body, "force", bool, False), author=field(body, "author", str, None) or "sidecar",
-        )
-        request.app[REGISTRY].registry = await store.get_registry()
-    version = request.app[REGISTRY].registry.version
-    return respond(request, {"changes": [c.to_dict() for c in changes], "version": version})
+        force, author = field(body, "force", bool, False), field(body, "author", str, None) or "sidecar"
+
+        async def apply() -> Any:
+            applied = await store.apply_registry(desired, force=force, author=author)
+            cache.registry = await store.get_registry()
+            return applied
+
+        changes = await _redis(request, apply())
+    return respond(request, {"changes": [c.to_dict() for c in changes], "version": cache.registry.version})
 
 
 ROUTES: list[tuple[str, str, Any]] = [
@@ -152,16 +185,17 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/readyz", readyz),
     ("GET", "/metrics", metrics),
     ("GET", "/openapi.json", openapi),
-    ("GET", "/v1/features/{entity}", get_features),
-    ("PUT", "/v1/features/{entity}", put_features),
-    ("DELETE", "/v1/features/{entity}", delete_features),
+    ("GET", f"/v1/features/{ENTITY}", get_features),
+    ("PUT", f"/v1/features/{ENTITY}", put_features),
+    ("DELETE", f"/v1/features/{ENTITY}", delete_features),
     ("POST", "/v1/features:batch", batch),
-    ("POST", "/v1/compute/{entity}", compute),
-    ("GET", "/v1/lineage/{entity}/{feature}", lineage),
-    ("POST", "/v1/rollback/{entity}/{feature}", rollback),
+    ("POST", f"/v1/compute/{ENTITY}", compute),
+    ("GET", f"/v1/lineage/{ENTITY}/{FEATURE}", lineage),
+    ("POST", f"/v1/rollback/{ENTITY}/{FEATURE}", rollback),
     ("GET", "/v1/registry", get_registry),
     ("PUT", "/v1/registry", put_registry),
 ]
+"""(method, path, handler); a path parameter is ``{name:[^/]+}`` (the OpenAPI path drops the pattern)."""
 
 
 def add_routes(app: web.Application) -> None:

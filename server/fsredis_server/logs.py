@@ -1,4 +1,10 @@
-"""Structured logs: one JSON object per line on stdout, with the request id bound per request."""
+"""Structured logs: one JSON object per line on stdout, with the request id bound per request.
+
+Everything the process logs comes out as such a line: the sidecar's own structlog events, and
+the records of the standard ``logging`` module (aiohttp's ``aiohttp.server`` and ``asyncio``
+among them, from WARNING up), whose exceptions are summed up in an ``error`` field instead of a
+multi-line traceback. aiohttp's access log is off: the sidecar writes its own line per request.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,56 @@ from typing import Any
 
 import structlog
 
+_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+class _Stdout:
+    """Writes to whatever ``sys.stdout`` is now (a test's capture, a redirected stream)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
 
 def configure(level: str = "info") -> None:
-    """JSON lines with ISO UTC timestamps; ``structlog.contextvars`` fields (the request id) merged in."""
+    """JSON lines with ISO UTC timestamps; ``structlog.contextvars`` fields (the request id)
+    merged in; the standard ``logging`` records rendered the same way."""
+    configure_structlog(level)
+    handler = logging.StreamHandler(_Stdout())  # type: ignore[arg-type]
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_PROCESSORS, _summarize_exception],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.JSONRenderer()],
+    ))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").disabled = True
+
+
+def configure_structlog(level: str = "info") -> None:
+    """The structlog half of :func:`configure` (what an app made by ``create_app`` needs)."""
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*_PROCESSORS, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stdout()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
+
+
+def _summarize_exception(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A foreign record's exception as ``error: "Type: message"``, on the same line."""
+    exc_info = event.pop("exc_info", None)
+    if exc_info:
+        exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+        if isinstance(exc, BaseException):
+            event["error"] = f"{type(exc).__name__}: {exc}"
+    return event
 
 
 def logger(**bound: Any) -> Any:

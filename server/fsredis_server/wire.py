@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,16 +19,20 @@ import msgpack
 import numpy as np
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from fsredis import FeatureDefinition, ValidationError
+from fsredis_server.errors import BadParameter, BadRequest, BodyTooLarge
 
 JSON = "application/json"
 MSGPACK = "application/msgpack"
 _MSGPACK_TYPES = (MSGPACK, "application/x-msgpack", "application/vnd.msgpack")
-
-
-class BadRequest(Exception):
-    """A request the API cannot read (malformed body, wrong shape); 400 FSBADREQUEST."""
+INT64 = range(-(2**63), 2**63)
+_LONG_NUMBER = re.compile(rb"\d{19}")
+"""Every integer outside int64 has at least 19 digits; a body without such a run has none."""
+_UINT64 = b"\xcf"
+"""The msgpack marker of an unsigned 64-bit integer, the only kind that can leave int64."""
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def wants_msgpack(request: web.Request) -> bool:
@@ -44,16 +50,70 @@ def respond(request: web.Request, payload: Any, status: int = 200) -> web.Respon
 
 
 async def read_body(request: web.Request) -> Any:
-    """The request body, msgpack or JSON by its Content-Type; BadRequest when unreadable."""
-    raw = await request.read()
+    """The request body, msgpack or JSON by its Content-Type; BadRequest when unreadable.
+
+    aiohttp inflates a gzip or deflate body as it arrives, a bounded chunk at a time, and
+    ``request.read()`` stops with 413 as soon as the inflated size passes ``max_body_bytes``:
+    a compression bomb is refused without being inflated. Integers outside int64 are refused
+    (orjson would quietly make floats of them): FSVALIDATION naming the feature under
+    ``features``, FSBADREQUEST naming the field elsewhere.
+    """
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(f"the body is larger than max_body_bytes={request.client_max_size} "
+                           "(counted after decompression)") from None
+    except RequestPayloadError as exc:
+        raise BadRequest(f"the body could not be read: {str(exc).splitlines()[-1].strip()}") from None
     if not raw:
         raise BadRequest("the request needs a body")
+    is_msgpack = request.content_type in _MSGPACK_TYPES
     try:
-        if request.content_type in _MSGPACK_TYPES:
-            return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
-        return orjson.loads(raw)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise BadRequest(f"the body is not valid {'msgpack' if request.content_type in _MSGPACK_TYPES else 'JSON'}: {exc}") from None
+        if is_msgpack:
+            body = msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
+            suspect = _UINT64 in raw
+        elif _LONG_NUMBER.search(raw):  # rare: parse exactly, big integers as ints
+            body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+            suspect = True
+        else:
+            body, suspect = orjson.loads(raw), False
+    except (ValueError, RecursionError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise BadRequest(f"the body is not valid {'msgpack' if is_msgpack else 'JSON'}: {exc}") from None
+    if suspect:
+        _check_int64(body)
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_int64(body: Any) -> None:
+    """Refuse the first integer outside int64 anywhere in ``body`` (iteratively: bodies nest)."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), body)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((path + (k,), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(node))
+        elif type(node) is int and node not in INT64:
+            if len(path) >= 2 and path[0] == "features":
+                raise ValidationError(str(path[1]), "range", f"{node} does not fit in a signed 64-bit integer")
+            where = "".join(f"[{p!r}]" for p in path) or "the body"
+            raise BadRequest(f"{where} holds {node}, which does not fit in a signed 64-bit integer")
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """Query parameter ``name`` as a boolean: ``true``/``false``/``1``/``0`` (any case), else
+    400 FSVALIDATION naming it; ``default`` when absent."""
+    given = request.query.get(name)
+    if given is None:
+        return default
+    value = _FLAGS.get(given.lower())
+    if value is None:
+        raise BadParameter(name, "boolean", f"{name}={given!r}: use true, false, 1 or 0")
+    return value
 
 
 def field(body: Any, name: str, kind: type | tuple[type, ...], default: Any = ..., what: str = "") -> Any:
