@@ -88,6 +88,8 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     options = config.redis_options()
     options.update(decode_responses=False, retry=_retry(retry_module, config))
     if config.cluster:
+        if not asyncio and not config.ssl:  # (redis-py picks its own class for TLS cluster nodes)
+            options["connection_class"] = with_deadlines(redis.Connection)
         if config.redis_url:
             return module.RedisCluster.from_url(config.redis_url, **options)
         return module.RedisCluster(host=config.redis_host, port=config.redis_port, **options)
@@ -664,14 +666,25 @@ class FeatureStore(_Operations):
     ``FeatureStore.embedded()`` starts a private Valkey for demos, notebooks and tests."""
 
     def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any:
-        with deadline(self._budget(operation, timeout, size)):
-            return self._drive(operation, steps)
-
-    def _drive(self, operation: str, steps: Operation) -> Any:
         started = perf_counter() if self._monitor else 0.0
+        try:
+            # What an operation does before its first request (checks, encoding, transforms) is
+            # not Redis's time: the deadline starts with the first request.
+            request = next(steps)
+            with deadline(self._budget(operation, timeout, size)):
+                value = self._exchange(steps, request)
+        except StopIteration as done:
+            value = done.value
+        except BaseException as exc:
+            self._observe(operation, started, exc)
+            raise
+        self._observe(operation, started, None)
+        return value
+
+    def _exchange(self, steps: Operation, request: Any) -> Any:
+        """Send the operation's requests and give it the replies; its result."""
         execute = self._execute
         try:
-            request = next(steps)
             while True:
                 try:
                     if isinstance(request, list):
@@ -685,11 +698,7 @@ class FeatureStore(_Operations):
                 else:
                     request = steps.send(reply)
         except StopIteration as done:
-            self._observe(operation, started, None)
             return done.value
-        except BaseException as exc:
-            self._observe(operation, started, exc)
-            raise
 
     def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
         if self._cluster:
@@ -753,25 +762,6 @@ class AsyncFeatureStore(_Operations):
     async def _run(  # type: ignore[override]
         self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1
     ) -> Any:
-        budget = self._budget(operation, timeout, size)
-        if budget is None:
-            return await self._run_in_slot(operation, steps)
-        try:
-            async with _timeout(budget):
-                return await self._run_in_slot(operation, steps)
-        except asyncio.TimeoutError:
-            error = StoreUnavailable(f"no answer from Redis within the deadline of {budget:g} s ({operation})")
-        # The operation sees the failure where it waited (health_check reports it, others raise).
-        try:
-            steps.throw(error)
-        except StopIteration as done:
-            return done.value
-        except StoreUnavailable:
-            pass
-        steps.close()
-        raise error
-
-    async def _run_in_slot(self, operation: str, steps: Operation) -> Any:
         if self._slots.locked():
             try:
                 await asyncio.wait_for(self._slots.acquire(), self.config.pool_timeout)
@@ -785,16 +775,47 @@ class AsyncFeatureStore(_Operations):
             await self._slots.acquire()
         self._busy += 1
         try:
-            return await self._drive(operation, steps)
+            return await self._drive(operation, steps, self._budget(operation, timeout, size))
         finally:
             self._busy -= 1
             self._slots.release()
 
-    async def _drive(self, operation: str, steps: Operation) -> Any:  # type: ignore[override]
+    async def _drive(self, operation: str, steps: Operation, budget: float | None) -> Any:
         started = perf_counter() if self._monitor else 0.0
+        try:
+            # The deadline starts with the first request, as in the sync client.
+            request = next(steps)
+            if budget is None:
+                value = await self._exchange(steps, request)
+            else:
+                value = await self._bounded(operation, steps, request, budget)
+        except StopIteration as done:
+            value = done.value
+        except BaseException as exc:
+            self._observe(operation, started, exc)
+            raise
+        self._observe(operation, started, None)
+        return value
+
+    async def _bounded(self, operation: str, steps: Operation, request: Any, budget: float) -> Any:
+        """:meth:`_exchange` within ``budget`` seconds; past them the operation is told
+        StoreUnavailable where it waits (health_check reports it, the others raise it)."""
+        try:
+            async with _timeout(budget):
+                return await self._exchange(steps, request)
+        except asyncio.TimeoutError:
+            error = StoreUnavailable(f"no answer from Redis within the deadline of {budget:g} s ({operation})")
+        try:
+            steps.throw(error)
+        except StopIteration as done:
+            return done.value
+        steps.close()  # it asked for more: give up
+        raise error
+
+    async def _exchange(self, steps: Operation, request: Any) -> Any:
+        """Send the operation's requests and give it the replies; its result."""
         execute = self._execute
         try:
-            request = next(steps)
             while True:
                 try:
                     if isinstance(request, list):
@@ -808,11 +829,7 @@ class AsyncFeatureStore(_Operations):
                 else:
                     request = steps.send(reply)
         except StopIteration as done:
-            self._observe(operation, started, None)
             return done.value
-        except BaseException as exc:
-            self._observe(operation, started, exc)
-            raise
 
     async def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
         if self._cluster:  # concurrent calls, each routed to its node

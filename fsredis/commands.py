@@ -332,8 +332,8 @@ def decode_record(record: bytes) -> tuple[dict[str, Any], bytes]:
     """
     size, version, at_ms, expires_ms, id_length = _RECORD_HEAD.unpack_from(record)
     end = 4 + size
-    if not _RECORD_HEAD.size + id_length <= end < len(record):
-        raise ValueError("the record's lengths do not fit its size")
+    if not _RECORD_HEAD.size + id_length <= end < len(record) or not math.isfinite(version + at_ms + expires_ms):
+        raise ValueError("the record's lengths or numbers do not fit")
     meta = codec.unpack(record[_RECORD_HEAD.size + id_length : end])
     fields: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
     fields.setdefault("source", None)
@@ -350,27 +350,27 @@ def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
     """The lineage dict of the public API: versions newest first, each with its value."""
     current, now_ms, current_expiry = raw[:3]
     versions = []
-    for record in raw[3:]:
-        try:
+    try:
+        for record in raw[3:]:
             fields, value = decode_record(record)
-            decoded = codec.decode_value(value)
-        except (ValueError, struct.error) as exc:
-            raise CorruptValue(entity_id, name, f"a history record is unreadable: {exc}", "record") from None
-        expires_at = fields["expires_at"]
-        entry = {
-            "version": fields.pop("version"),
-            "value": decoded,
-            "timestamp": fields.pop("timestamp"),
-            "source": fields.pop("source"),
-            **fields,
-            "expired": expires_at is not None and expires_at * 1000 <= now_ms,
-        }
-        versions.append(entry)
+            expires_at = fields["expires_at"]
+            entry = {
+                "version": fields.pop("version"),
+                "value": codec.decode_value(value),
+                "timestamp": fields.pop("timestamp"),
+                "source": fields.pop("source"),
+                **{str(key): field for key, field in fields.items()},
+                "expired": expires_at is not None and expires_at * 1000 <= now_ms,
+            }
+            versions.append(entry)
+        expiry = int(current_expiry) / 1000.0 if current_expiry else None
+    except (ValueError, TypeError, OverflowError, struct.error) as exc:
+        raise CorruptValue(entity_id, name, f"a history record is unreadable: {exc}", "record") from None
     return {
         "entity_id": entity_id,
         "feature": name,
         "current_version": int(current),
-        "expires_at": int(current_expiry) / 1000.0 if current_expiry else None,
+        "expires_at": expiry,
         "versions": versions,
     }
 

@@ -73,15 +73,35 @@ class DeadlineRetry(Retry):
 
 
 class _DeadlineSocket:
-    """Mixed into a sync redis-py connection class: sending and reading wait at most until the
-    deadline (and at most ``socket_timeout``), by setting the socket's timeout before each."""
+    """Mixed into a sync redis-py connection class: connecting, sending and reading wait at most
+    until the deadline (and at most their own timeouts), by setting the socket's timeout before
+    each. A connection whose deadline passed with replies still due is dropped, never reused."""
 
     _sock: Any
     socket_timeout: float | None
+    socket_connect_timeout: float | None
 
     def _bound(self) -> None:
         if self._sock is not None and DEADLINE.get() is not None:
-            self._sock.settimeout(remaining(self.socket_timeout))
+            try:
+                self._sock.settimeout(remaining(self.socket_timeout))
+            except DeadlinePassed:
+                self.disconnect()  # type: ignore[attr-defined]  # replies may be due: drop it
+                raise
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        if DEADLINE.get() is None or self._sock is not None:
+            return super().connect(*args, **kwargs)  # type: ignore[misc]
+        saved = self.socket_connect_timeout, self.socket_timeout
+        # The TCP connect, a TLS handshake and the handshake commands all end by the deadline.
+        self.socket_connect_timeout = remaining(saved[0] if saved[0] is not None else saved[1])
+        self.socket_timeout = remaining(saved[1])
+        try:
+            return super().connect(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self.socket_connect_timeout, self.socket_timeout = saved
+            if self._sock is not None:
+                self._sock.settimeout(self.socket_timeout)
 
     def send_packed_command(self, *args: Any, **kwargs: Any) -> Any:
         self._bound()

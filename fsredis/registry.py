@@ -57,8 +57,9 @@ class RegistryOperations:
         def _load_library(self, only_if_changed: bool = False) -> Operation: ...
 
     def get_registry(self) -> Any:
-        """This namespace's :class:`~fsredis.schema.Registry` as stored in Redis."""
-        return self._run("get_registry", self._registry())
+        """This namespace's :class:`~fsredis.schema.Registry` as stored in Redis; stored
+        definitions that cannot be read are in its ``broken`` (writes of them are refused)."""
+        return self._run("get_registry", self._registry(tolerant=True))
 
     def _registry(self, tolerant: bool = False) -> Operation:
         raw = yield from self._send(Command(("HGETALL", registry_keys(self.config.namespace).definitions)))
@@ -225,10 +226,10 @@ class RegistryOperations:
             definition = FeatureDefinition.from_dict(change.feature, change.after)
             prefix = f"{self.config.namespace}:{check_group(change.group)}:"
             keys = yield from self._plain(KeyScan(prefix + "{*}:v"))
-            keys = sorted(keys)[:sample] if sample is not None else keys
+            keys = sorted(keys)[:sample] if sample is not None else keys  # (SCAN has no early stop)
             count, example = 0, ""
             for start in range(0, len(keys), VIOLATION_CHUNK):
-                chunk = [key.decode() for key in keys[start : start + VIOLATION_CHUNK]]
+                chunk = [key.decode(errors="replace") for key in keys[start : start + VIOLATION_CHUNK]]
                 ids = [change.group + ":" + key[len(prefix) + 1 : -3] for key in chunk]
                 entities = [EntityKeys(k, k[:-1] + "x", k[:-1] + "h", k[:-1] + "w") for k in chunk]
                 groups = commands.batch_groups(ids, entities, self.config.cluster)
@@ -241,7 +242,7 @@ class RegistryOperations:
                             continue
                         try:
                             definition.validate_encoded(raw)
-                        except (ValidationError, ValueError) as exc:
+                        except (ValidationError, ValueError, IndexError) as exc:  # unreadable counts too
                             count += 1
                             example = example or f"{entity_id}: {exc}"
                 if progress is not None:

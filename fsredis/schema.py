@@ -36,6 +36,10 @@ from fsredis.keys import check_group
 DTYPES = ("int", "float", "string", "bool", "timestamp", "embedding", "list")
 ITEM_DTYPES = ("int", "float", "string", "bool")
 PRECISIONS = {"float32": (codec.EMBEDDING_F32, 4), "float16": (codec.EMBEDDING_F16, 2)}
+MAX_DIM = 134_217_727
+"""Most values of an embedding (its float32 blob stays under Redis's 512 MiB string limit)."""
+MAX_TTL = 3_153_600_000
+"""Longest registered TTL in seconds (100 years, as every TTL: fsredis/limits.py)."""
 NEVER = "never"
 """``ttl: never``: the feature does not expire, whatever the store's defaults."""
 
@@ -101,8 +105,8 @@ class FeatureDefinition:
         if stray:
             raise bad(f"{', '.join(sorted(stray))} does not apply to dtype {self.dtype}")
         if self.dtype == "embedding":
-            if not _is_int(self.dim) or self.dim < 1:  # type: ignore[operator]
-                raise bad("an embedding needs dim, its number of values (an integer >= 1)")
+            if not _is_int(self.dim) or not 1 <= self.dim <= MAX_DIM:  # type: ignore[operator]
+                raise bad(f"an embedding needs dim, its number of values (an integer from 1 to {MAX_DIM})")
             if self.precision not in PRECISIONS:
                 raise bad(f"precision is float32 or float16, not {self.precision!r}")
         if self.dtype == "list" and self.items not in ITEM_DTYPES:
@@ -132,8 +136,8 @@ class FeatureDefinition:
         if not isinstance(self.nullable, bool):
             raise bad("nullable is true or false")
         if self.ttl is not None and self.ttl != NEVER:
-            if isinstance(self.ttl, bool) or not isinstance(self.ttl, (int, float)) or not self.ttl >= 0.001:
-                raise bad(f"ttl is a number of seconds >= 0.001, 'never', or empty, not {self.ttl!r}")
+            if isinstance(self.ttl, bool) or not isinstance(self.ttl, (int, float)) or not 0.001 <= self.ttl <= MAX_TTL:
+                raise bad(f"ttl is a number of seconds from 0.001 to {MAX_TTL} (100 years), 'never', or empty, not {self.ttl!r}")
         if not isinstance(self.tags, (list, tuple)) or not all(isinstance(t, str) for t in self.tags):
             raise bad("tags is a list of strings")
         object.__setattr__(self, "tags", tuple(self.tags))
@@ -153,7 +157,7 @@ class FeatureDefinition:
             raise SchemaError(f"feature {name!r}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
         if "dtype" not in data:
             raise SchemaError(f"feature {name!r}: dtype is required")
-        return cls(name=name, **data)
+        return cls(name=name, **_plain(data))
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML/JSON form: every field that differs from its default, in a fixed order."""
@@ -240,6 +244,24 @@ class FeatureDefinition:
             raise ValidationError(self.name, "max", f"{what}{value!r} is above the maximum {self.max}")
         if self.allowed is not None and value not in self.allowed:
             raise ValidationError(self.name, "allowed", f"{what}{value!r} is not one of the allowed values")
+
+
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A definition's fields as JSON and YAML readers give them, made plain: a null field is an
+    absent one, an empty map of tags no tags, an integral float where an integer belongs (``dim:
+    64.0``, ``1e1``) that integer. The Lua library reads stored definitions the same way."""
+    out = {key: value for key, value in data.items() if value is not None}
+    for key in ("dim", "max_length"):
+        if isinstance(out.get(key), float) and out[key].is_integer():
+            out[key] = int(out[key])
+    if isinstance(out.get("tags"), Mapping) and not out["tags"]:
+        out["tags"] = []
+    scalar = out.get("items") if out.get("dtype") == "list" else out.get("dtype")
+    allowed = out.get("allowed")
+    if scalar == "int" and isinstance(allowed, list) and all(
+            type(v) in (int, float) and float(v).is_integer() for v in allowed):
+        out["allowed"] = [int(v) for v in allowed]
+    return out
 
 
 def _is_int(value: object) -> bool:

@@ -2,6 +2,7 @@
 --! include: lib/parse_keys.lua
 --! include: lib/parse_names.lua
 --! include: lib/drop_history.lua
+--! include: lib/counter.lua
 --! include: lib/now_ms.lua
 --! include: lib/refresh_expiry.lua
 -- Delete features of one entity — value, expiry, history and version counter — or the whole
@@ -15,6 +16,7 @@
 -- Errors: FSARG (malformed keys or names)
 local k = parse_keys(KEYS, 4, true)
 parse_names(ARGV, 1, 'fs_delete')
+local now = now_ms()
 local rcall = redis.call
 if #ARGV == 0 then
   local names = {}
@@ -32,12 +34,12 @@ end
 local count = 0
 for i = 1, #ARGV do
   local name = ARGV[i]
-  local current = tonumber(rcall('HGET', k[3], name)) or 0
+  local current = counter(rcall('HGET', k[3], name)) or 0  -- not a number: nothing to drop
   local had_value = rcall('HDEL', k[1], name)
   if had_value == 1 or current > 0 then count = count + 1 end
   rcall('HDEL', k[2], name)
   rcall('HDEL', k[3], name)
   drop_history(k[3], name, current)
 end
-refresh_expiry(k, now_ms())
+refresh_expiry(k, now)
 return count

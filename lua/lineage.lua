@@ -6,6 +6,7 @@
 --! include: lib/parse_keys.lua
 --! include: lib/parse_names.lua
 --! include: lib/read_call.lua
+--! include: lib/counter.lua
 --! include: lib/now_ms.lua
 --! include: lib/hmget_many.lua
 -- History of one feature of one entity, newest first.
@@ -17,14 +18,16 @@
 -- ARGV[2] limit         integer 1-10,000, most records returned
 -- Returns {current version (0: none), server now (ms), the current value's expiry (ms) or nil,
 --          record N, record N-1, ...}: records as put_features writes them; trimmed ones are absent.
--- Errors: FSARG (keys not of one entity or not fsredis hashes, a malformed name or limit)
+-- Errors: FSARG (keys not of one entity or not fsredis hashes, a malformed name or limit),
+--         FSCORRUPT feature=<name> rule=counter (a version counter written around the library)
 parse_keys(KEYS, 3, false)
 if #ARGV ~= 2 then fail('FSARG', 'fs_lineage takes a feature name and a limit') end
 parse_names(ARGV, 1, 'fs_lineage')
 local expiry_key, history_key = KEYS[2], KEYS[3]
 local name = ARGV[1]
 local limit = parse_int(ARGV[2], 'limit', 1, LIMITS.max_versions)
-local current = tonumber(read_call('HGET', history_key, name)) or 0
+local current = counter(read_call('HGET', history_key, name))
+if not current then fail('FSCORRUPT', 'feature=' .. name .. ' rule=counter the version counter is not a number') end
 local out = {current, now_ms(), read_call('HGET', expiry_key, name)}
 local fields = {}
 for v = current, math.max(1, current - limit + 1), -1 do fields[#fields + 1] = name .. '#' .. v end  -- <= limit

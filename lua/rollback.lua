@@ -11,6 +11,7 @@
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
 --! include: lib/parse_meta.lua
+--! include: lib/counter.lua
 --! include: lib/registry.lua
 --! include: lib/check_feature.lua
 --! include: lib/check_rules.lua
@@ -46,7 +47,8 @@ local ttl_scalar = parse_ttl(name, ARGV[6])
 local ttl_embedding = parse_ttl(name, ARGV[7])
 local meta = parse_meta(ARGV[8])
 
-local current = tonumber(redis.call('HGET', k[3], name)) or 0
+local current = counter(redis.call('HGET', k[3], name))
+if not current then fail('FSCORRUPT', 'feature=' .. name .. ' rule=counter the version counter is not a number') end
 if seen_write(k[4], write_id, window_ms) then return {0, current} end
 if target > current then
   fail('FSNOTFOUND', 'feature=' .. name .. ' rule=version version ' .. target .. ' does not exist (current is ' .. current .. ')')

@@ -40,7 +40,8 @@
 --                       (never expires), or "d" + that for the caller's default, which the
 --                       feature's registered TTL replaces; at most 10,000 triples
 -- Returns {1, version of each feature in ARGV order} or {0} when the write id was already applied.
--- Errors: FSARG (malformed call: keys, counts, bounds, meta), FSVALIDATION feature=<name> rule=name|encoding|size|finite|ttl|
+-- Errors: FSARG (malformed call: keys, counts, bounds, meta), FSCORRUPT feature=<name> rule=counter
+--         (a version counter written around the library), FSVALIDATION feature=<name> rule=name|encoding|size|finite|ttl|
 --         duplicate|unregistered, or a registered rule: nullable|dtype|dim|min|max|allowed|max_length|items
 local k = parse_keys(KEYS, 4, true)
 local write_id = ARGV[1]

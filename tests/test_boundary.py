@@ -96,6 +96,7 @@ REFUSED_WRITES = {
     "meta not a map": dict(meta=b"\x01"), "meta int key": dict(meta=b"\x81\x01\x02"),
     "meta bin": dict(meta=b"\x81\xa1a\xc4\x01x"), "meta bad utf-8": dict(meta=b"\x81\xa1a\xa2\xff\xfe"),
     "meta too deep": dict(meta=b"\x81\xa1a" + b"\x91" * 6 + b"\x01"), "meta trailing": dict(meta=b"\x80\x01"),
+    "meta truncated map": dict(meta=b"\x82\xa1a\xa1b"), "meta truncated header": dict(meta=b"\xde\x00"),
     "name #min": dict(name="#min"), "name with #": dict(name="a#1"), "empty name": dict(name=""),
     "invalid utf-8": dict(value=b"\xa2\xff\xfe"), "surrogate": dict(value=b"\xa3\xed\xa0\x80"),
     "overlong": dict(value=b"\xa2\xc0\xaf"), "map": dict(value=b"\x81\xa1a\x01"),
@@ -231,7 +232,65 @@ def test_an_unreadable_history_record_is_a_typed_error(store, server, namespace)
     del record
 
 
+def test_a_counter_written_around_the_library_is_refused_typed(store, server, namespace) -> None:
+    store.write_features("tg:6", {"a": 1})
+    keys = entity_keys(namespace, "tg:6")
+    with server.client() as client:
+        client.hset(keys.history, "a", "inf")  # would make fs_lineage count down from infinity
+        before = snapshot(client, namespace)
+        with pytest.raises(CorruptValue, match="rule=counter"):
+            store.get_feature_lineage("tg:6", "a")
+        for call in (lambda: store.write_features("tg:6", {"a": 2}), lambda: store.rollback_feature("tg:6", "a", 1)):
+            with pytest.raises(CorruptValue, match="rule=counter"):
+                call()
+        assert snapshot(client, namespace) == before
+    assert store.delete_features("tg:6", ["a"]) == 1  # deleting is the way out
+
+
+def test_a_deadline_passing_between_replies_drops_the_connection(server) -> None:
+    from fsredis.deadline import DEADLINE, DeadlinePassed
+
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url)) as store:
+        pool = store.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_command("ECHO", "first")
+            connection.send_command("ECHO", "second")
+            assert connection.read_response() == b"first"
+            token = DEADLINE.set(time.monotonic() - 1)
+            try:
+                with pytest.raises(DeadlinePassed):
+                    connection.read_response()
+            finally:
+                DEADLINE.reset(token)
+            assert connection._sock is None  # dropped: its next user never reads "second"
+        finally:
+            pool.release(connection)
+        assert store.redis.echo("third") == b"third"
+
+
 # -- the registry ----------------------------------------------------------------------------------
+
+
+def test_definitions_the_lua_library_stores_are_readable_by_python(server, namespace) -> None:
+    keys = list(registry_keys(namespace))
+    readable = ['{"dtype": "embedding", "dim": 3.0, "nullable": null, "tags": {}}', '{"dtype": "int", "allowed": [1.0, 2]}',
+                '{"dtype": "embedding", "dim": 1e1, "description": null}', '{"dtype": "string", "max_length": 2.0}']
+    with server.client() as client:
+        try:
+            for i, definition in enumerate(readable):
+                fcall(client, "fs_registry_put", keys, namespace, "-1", "me", "[]", "0", f"p:f{i}", definition)
+            registry = Registry.from_hash(client.hgetall(keys[0]))
+            assert registry.get("p", "f0").dim == 3 and registry.get("p", "f1").allowed == (1, 2)
+            for definition in ('{"dtype": "embedding", "dim": 0x10}', '{"dtype": "float", "min": -Infinity}',
+                               '{"dtype": "float", "max": nan}'):
+                with pytest.raises(redis.ResponseError, match="^FSSCHEMA "):
+                    fcall(client, "fs_registry_put", keys, namespace, "-1", "me", "[]", "0", "p:g", definition)
+        finally:
+            client.delete(keys[0], keys[1])
+            client.srem(keys[2], namespace)
+
+
 
 
 def test_fs_registry_put_checks_definitions_as_featuredefinition_does(server, namespace) -> None:

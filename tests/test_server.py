@@ -135,6 +135,7 @@ async def test_refused_writes_are_400_with_the_lua_code(api) -> None:
         ("GET", "/v1/features/nobody", None, 404, "FSNOTFOUND"),
         ("GET", "/v1/lineage/nobody/price", None, 404, "FSNOTFOUND"),
         ("GET", "/v1/lineage/p:1/price?limit=x", None, 400, "FSVALIDATION"),
+        ("GET", "/v1/lineage/p:1/price?limit=%C2%B2", None, 400, "FSVALIDATION"),  # a Unicode digit
         ("GET", "/v1/features/p:1?names=,", None, 400, "FSVALIDATION"),
         ("GET", "/v1/features/a%7Bb%7D", None, 400, "FSVALIDATION"),
         ("GET", "/v1/features/a{b}", None, 400, "FSVALIDATION"),
@@ -509,7 +510,7 @@ async def test_a_frozen_redis_answers_503_within_the_deadline_and_recovers(aioht
                 print(f"\nfrozen Redis: {call} answered 503 in {took:.3f}s (request_timeout {deadline}s)")
                 assert took < deadline * 1.5 + 0.3 and took < 20 / 4, (call, took)
             print(f"frozen Redis: /readyz answered 503 {turned:.3f}s after the freeze (check_interval {interval}s)")
-            assert turned < 2 * interval + 0.3
+            assert turned < 2 * interval  # a check waits at most half an interval
         finally:
             os.kill(private.pid, signal.SIGCONT)
         resumed = time.monotonic()

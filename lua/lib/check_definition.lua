@@ -14,6 +14,12 @@ local function check_definition(field, text)
     bad('feature names are 1-128 characters of A-Z a-z 0-9 _ . - and start with a letter or _')
   end
   if not valid_utf8(text, 1, #text) then bad('the definition is not valid UTF-8') end
+  -- Outside its strings, JSON holds only punctuation, numbers and true/false/null: Redis's cjson
+  -- also takes hex, inf and nan, which no other JSON reader does.
+  local bare = string.gsub(string.gsub(string.gsub(text, '\\.', ''), '"[^"]*"', '""'), '%a+', function(word)
+    if word == 'true' or word == 'false' or word == 'null' or word == 'e' or word == 'E' then return '' end
+  end)
+  if string.find(bare, '[^%s%d%-%+%.eE{}%[%],:"]') then bad('the definition is not standard JSON') end
   local ok, d = pcall(cjson.decode, text)
   if not ok or type(d) ~= 'table' then bad('a definition is a JSON object') end
   local applies = {

@@ -43,7 +43,10 @@ local function msgpack_check(s, pos, depth, maps)
   elseif b == 0xDE and pos + 2 <= size then count, head, is_map = struct.unpack('>I2', s, pos + 1), 3, true
   elseif b == 0xDF and pos + 4 <= size then count, head, is_map = struct.unpack('>I4', s, pos + 1), 5, true
   end
-  if not head then return nil, 'it holds a msgpack type fsredis does not store (bin, ext or 0xC1)' end
+  if not head then
+    if b >= 0xD9 and b <= 0xDF then return nil, 'a header is truncated' end
+    return nil, 'it holds a msgpack type fsredis does not store (bin, ext or 0xC1)'
+  end
   if is_map and not maps then return nil, 'maps are not feature values' end
   if depth < 1 then return nil, 'lists and maps nest deeper than allowed' end
   local items = is_map and count * 2 or count
@@ -52,6 +55,7 @@ local function msgpack_check(s, pos, depth, maps)
   for i = 1, items do
     if is_map and i % 2 == 1 then
       local k = string.byte(s, at)
+      if k == nil then return nil, 'a map is truncated' end
       if not ((k >= 0xA0 and k <= 0xBF) or (k >= 0xD9 and k <= 0xDB)) then return nil, 'map keys are strings' end
     end
     at, why = msgpack_check(s, at, depth - 1, maps)

@@ -1,6 +1,8 @@
 --! include: lib/hmget_many.lua
 --! include: lib/call_chunked.lua
 --! include: lib/drop_history.lua
+--! include: lib/counter.lua
+--! include: lib/fail.lua
 -- put_features(k, names, values, expires, now, max_versions, write_id, meta) -> the new versions.
 -- k = {values, expiry, history, writes} keys of the entity; names/values/expires are parallel
 -- lists (expiry in ms since the epoch, or -1); meta is the msgpack lineage map every record gets,
@@ -11,16 +13,21 @@
 --   | meta (msgpack map) -- n counts the bytes after itself up to here -- | the value.
 -- Records older than the newest max_versions are deleted. The history field "#keep" remembers the
 -- largest max_versions used on the entity; only when the current one is smaller are older records
--- looked for and dropped. A handful of calls, whatever the number of features.
+-- looked for and dropped. A handful of calls, whatever the number of features. It reads before it
+-- writes: a counter written around the library (not a number) is FSCORRUPT with nothing written.
 local function put_features(k, names, values, expires, now, max_versions, write_id, meta)
   local n = #names
   names[n + 1] = '#keep'
   local counters = hmget_many(k[3], names)
   names[n + 1] = nil
-  local keep = tonumber(counters[n + 1]) or 0
+  local keep = counter(counters[n + 1]) or 0
   local versions, history, trim = {}, {}, {}
   for i = 1, n do
-    versions[i] = (tonumber(counters[i]) or 0) + 1
+    local current = counter(counters[i])
+    if not current then  -- checked before anything is written
+      fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=counter the version counter is not a number')
+    end
+    versions[i] = current + 1
     history[#history + 1] = names[i]
     history[#history + 1] = versions[i]
   end

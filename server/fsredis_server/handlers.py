@@ -10,6 +10,7 @@ checks decide what an entity id or a feature name may be (400 FSVALIDATION, not 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from collections.abc import Awaitable
@@ -33,14 +34,19 @@ T = TypeVar("T")
 ENTITY, FEATURE = "{entity:[^/]+}", "{feature:[^/]+}"
 
 
-async def _redis(request: web.Request, call: Awaitable[T]) -> T:
-    """``await call``, a store call, within ``request_timeout``; DeadlineExceeded past it."""
-    seconds = request.app[SETTINGS].request_timeout
+REGISTRY_TIMEOUT = 120.0
+"""Seconds ``PUT /v1/registry`` may take: applying a change reads the stored values it concerns."""
+
+
+async def _redis(request: web.Request, call: Awaitable[T], seconds: float | None = None) -> T:
+    """``await call``, a store call, within ``request_timeout`` (or ``seconds``); DeadlineExceeded
+    past it."""
+    seconds = seconds or request.app[SETTINGS].request_timeout
     try:
         async with timeout(seconds):
             return await call
     except asyncio.TimeoutError:
-        raise DeadlineExceeded(f"Redis did not answer within request_timeout={seconds}s") from None
+        raise DeadlineExceeded(f"Redis did not answer within {seconds:g}s") from None
 
 
 def _names(request: web.Request) -> list[str] | None:
@@ -135,7 +141,7 @@ async def compute(request: web.Request) -> web.Response:
 async def lineage(request: web.Request) -> web.Response:
     entity, feature = request.match_info["entity"], request.match_info["feature"]
     limit = request.query.get("limit")
-    if limit is not None and (not limit.isdigit() or int(limit) < 1):
+    if limit is not None and (not re.fullmatch(r"[0-9]{1,9}", limit) or int(limit) < 1):
         raise BadParameter("limit", "integer", f"limit={limit!r}: a whole number >= 1")
     result = await _redis(request, request.app[STORE].get_feature_lineage(entity, feature, int(limit) if limit else None))
     if result["current_version"] == 0:
@@ -176,7 +182,9 @@ async def put_registry(request: web.Request) -> web.Response:
             cache.registry = await store.get_registry()
             return applied
 
-        changes = await _redis(request, apply())
+        # Shielded: past the deadline the answer is 503, but a change being stored and loaded
+        # into the library is carried through, never cut between the two.
+        changes = await _redis(request, asyncio.shield(asyncio.ensure_future(apply())), REGISTRY_TIMEOUT)
     return respond(request, {"changes": [c.to_dict() for c in changes], "version": cache.registry.version})
 
 
