@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import sys
 import functools
+import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter
@@ -28,7 +28,7 @@ from fsredis import commands, schema
 from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy
 from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
-from fsredis.deadline import DeadlinePassed, DeadlineRetry, deadline, with_deadlines
+from fsredis.deadline import DeadlineRetry, deadline, with_deadlines
 from fsredis.errors import (
     BatchReadError,
     BatchWriteError,

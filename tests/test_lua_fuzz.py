@@ -19,7 +19,6 @@ from typing import Any
 
 import msgpack
 import numpy as np
-import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
