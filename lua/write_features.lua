@@ -59,11 +59,16 @@ local meta_map, meta = parse_meta(ARGV[5])
 local rules, strict = entity_rules(k[1])
 
 local seen, names, values, ttls = {}, {}, {}, {}
+local ttl_ms, ttl_default = {}, {}  -- TTL text -> parsed: a call's features mostly share one
 for i = 6, #ARGV, 3 do
-  local name, value = ARGV[i], ARGV[i + 1]
+  local name, value, ttl_text = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   check_feature(name, value, max_bytes)
   local rule = rules and rules[name]
-  local ttl, default = parse_ttl(name, ARGV[i + 2])
+  local ttl, default = ttl_ms[ttl_text], ttl_default[ttl_text]
+  if ttl == nil then
+    ttl, default = parse_ttl(name, ttl_text)
+    ttl_ms[ttl_text], ttl_default[ttl_text] = ttl, default
+  end
   if default and rule and rule.ttl then ttl = rule.ttl end
   value = check_rules(name, value, rule, strict)
   if seen[name] then reject(name, 'duplicate', 'the feature appears twice in one write') end
