@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import itertools
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -690,7 +691,7 @@ class FeatureStore(_Operations):
                     if isinstance(request, list):
                         reply = self._pipeline(request)
                     elif type(request) is KeyScan:
-                        reply = list(self._redis.scan_iter(match=request.match, count=1000))
+                        reply = list(itertools.islice(self._redis.scan_iter(match=request.match, count=1000), request.limit))
                     else:
                         reply = execute(*request)
                 except RedisError as exc:
@@ -821,7 +822,11 @@ class AsyncFeatureStore(_Operations):
                     if isinstance(request, list):
                         reply = await self._pipeline(request)
                     elif type(request) is KeyScan:
-                        reply = [key async for key in self._redis.scan_iter(match=request.match, count=1000)]
+                        reply = []
+                        async for key in self._redis.scan_iter(match=request.match, count=1000):
+                            reply.append(key)
+                            if len(reply) == request.limit:
+                                break
                     else:
                         reply = await execute(*request)
                 except RedisError as exc:

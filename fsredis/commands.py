@@ -48,9 +48,11 @@ class Command(NamedTuple):
 
 
 class KeyScan(NamedTuple):
-    """Every key matching ``match`` (SCAN, on every primary of a cluster): for admin checks only."""
+    """Every key matching ``match`` (SCAN, on every primary of a cluster), or the first ``limit``
+    found: for admin checks only."""
 
     match: str
+    limit: int | None = None
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,7 @@ class RegistryOperations:
         """Read the registry, work out the change, refuse breaking ones on features with data,
         store it (optimistically: redone when someone changed the registry meanwhile), reload."""
         keys = registry_keys(self.config.namespace)
+        checked: dict[tuple[str, str, str], str | None] = {}  # stored values are read once, not per attempt
         for _ in range(REGISTRY_ATTEMPTS):
             current = yield from self._registry(tolerant=True)
             desired = make(current)
@@ -183,7 +184,7 @@ class RegistryOperations:
                         + ". Write them under new names, delete their data, or force the change."
                     )
             if not force:
-                violated = yield from self._violations(changes, sample, progress)
+                violated = yield from self._violations(changes, sample, progress, checked)
                 if violated:
                     raise SchemaError(
                         "refused, stored values would break these definitions: " + "; ".join(violated)
@@ -216,17 +217,25 @@ class RegistryOperations:
                     break
         return used
 
-    def _violations(self, changes: list[Change], sample: int | None, progress: Progress | None) -> Operation:
+    def _violations(
+        self, changes: list[Change], sample: int | None, progress: Progress | None,
+        checked: dict[tuple[str, str, str], str | None],
+    ) -> Operation:
         """For each added or changed definition, how many current values of its feature (over the
-        entities of its type, at most ``sample`` of them) it would refuse, and the first one."""
+        entities of its type, at most ``sample`` of them) it would refuse, and the first one.
+        ``checked`` keeps the verdicts already reached (an attempt redone after a conflict)."""
         found = []
         for change in changes:
             if change.after is None or change.kind == "strict":
                 continue
+            seen = (change.group, change.feature, json.dumps(change.after, sort_keys=True))
+            if seen in checked:
+                if checked[seen]:
+                    found.append(checked[seen])
+                continue
             definition = FeatureDefinition.from_dict(change.feature, change.after)
             prefix = f"{self.config.namespace}:{check_group(change.group)}:"
-            keys = yield from self._plain(KeyScan(prefix + "{*}:v"))
-            keys = sorted(keys)[:sample] if sample is not None else keys  # (SCAN has no early stop)
+            keys = yield from self._plain(KeyScan(prefix + "{*}:v", sample))  # the first `sample` found
             count, example = 0, ""
             for start in range(0, len(keys), VIOLATION_CHUNK):
                 chunk = [key.decode(errors="replace") for key in keys[start : start + VIOLATION_CHUNK]]
@@ -247,8 +256,9 @@ class RegistryOperations:
                             example = example or f"{entity_id}: {exc}"
                 if progress is not None:
                     progress(f"{change.group}:{change.feature}", min(start + VIOLATION_CHUNK, len(keys)), len(keys))
+            checked[seen] = f"{change.group}:{change.feature}: {count} value(s), e.g. {example}" if count else None
             if count:
-                found.append(f"{change.group}:{change.feature}: {count} value(s), e.g. {example}")
+                found.append(checked[seen])
         return found
 
     def _registries(self) -> Operation:
