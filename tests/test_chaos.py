@@ -22,7 +22,9 @@ from fsredis import FeatureStore, FeatureStoreConfig, StoreUnavailable
 from tests.conftest import start_server
 
 WRITERS = 4
-ENTITIES = ("c:1", "c:2")
+ENTITIES = tuple(f"c:{i}" for i in range(8))
+WRITES_PER_WRITER = 16_000
+"""Each entity then gets at most 8,000 writes, all kept (max_versions 10,000), so every one is checked."""
 RUN_SECONDS = float(os.environ.get("FSREDIS_CHAOS_SECONDS", "6"))
 
 
@@ -39,7 +41,7 @@ def test_no_acknowledged_write_is_lost_or_doubled(kind, tmp_path) -> None:
         try:
             with FeatureStore(config) as store:
                 seq = 0
-                while not stop.is_set():
+                while not stop.is_set() and seq < WRITES_PER_WRITER:
                     entity = ENTITIES[seq % len(ENTITIES)]
                     value, write_id = f"{number}-{seq}", uuid.uuid4().hex
                     for _ in range(100):  # the same write, until it lands (a service's retry loop)
