@@ -377,7 +377,10 @@ class _Operations(RegistryOperations):
         if feature_names is None:
             replies = yield from self._send_many([commands.get(k, None) for k in keys])
             _raise_first(replies)
-            result = {e: commands.decode_live(r) for e, r in zip(ids, replies)}
+            result, readable = {}, True
+            for e, reply in zip(ids, replies):
+                result[e], clean = commands.decode_live(reply)
+                readable = readable and clean
             requested = sum(len(found) for found in result.values())
         else:
             names = commands.check_names(feature_names)
@@ -388,11 +391,15 @@ class _Operations(RegistryOperations):
             else:
                 replies = yield from self._send_many(calls)
                 _raise_first(replies)
-            result = {e: {} for e in ids}
+            result, readable = {e: {} for e in ids}, True
             for (chunk_ids, _), reply in zip(chunks, replies):
-                result.update(commands.decode_batch(chunk_ids, names, reply))
+                rows, clean = commands.decode_batch(chunk_ids, names, reply)
+                result.update(rows)
+                readable = readable and clean
             requested = len(ids) * len(names)
-        unreadable = {e: error for e, row in result.items() if (error := commands.corrupt(e, row)) is not None}
+        unreadable = {}  # looked for only when some value did not decode (not on the hot path)
+        if not readable:
+            unreadable = {e: error for e, row in result.items() if (error := commands.corrupt(e, row)) is not None}
         if self._monitor:
             self._metrics.lookup(requested, sum(len(found) for found in result.values()))
         if unreadable:

@@ -192,11 +192,12 @@ def _decode_each(raws: Sequence[bytes]) -> list[Any]:
     return out
 
 
-def _decode_all(raws: list[bytes]) -> list[Any]:
+def _decode_all(raws: list[bytes]) -> tuple[list[Any], bool]:
+    """The values decoded, and whether all were readable (else some are :class:`Unreadable`)."""
     try:
-        return codec.decode_values(raws)
+        return codec.decode_values(raws), True
     except ValueError:  # one is unreadable: find which, keep the others
-        return _decode_each(raws)
+        return _decode_each(raws), False
 
 
 def corrupt(entity_id: str, row: dict[str, Any]) -> CorruptValue | None:
@@ -213,35 +214,41 @@ def corrupt(entity_id: str, row: dict[str, Any]) -> CorruptValue | None:
 def decode_get(names: Sequence[str] | None, raw: list[bytes | None], entity_id: str = "-") -> dict[str, Any]:
     """Name -> value of the features found; missing and expired ones are absent. CorruptValue
     names the entity and feature of a stored value that cannot be read."""
-    row = decode_live(raw) if names is None else decode_rows(names, raw, 1)[0]
-    error = corrupt(entity_id, row)
+    if names is None:
+        row, readable = decode_live(raw)
+    else:
+        rows, readable = decode_rows(names, raw, 1)
+        row = rows[0]
+    error = None if readable else corrupt(entity_id, row)
     if error is not None:
         raise error
     return row
 
 
-def decode_live(raw: list[bytes]) -> dict[str, Any]:
-    """Name -> value from the flat reply of fs_get without names (unreadable values as
-    :class:`Unreadable`)."""
-    return dict(zip((name.decode() for name in raw[::2]), _decode_all(raw[1::2])))
+def decode_live(raw: list[bytes]) -> tuple[dict[str, Any], bool]:
+    """Name -> value from the flat reply of fs_get without names, and whether every value was
+    readable (else the unreadable ones are :class:`Unreadable`: see :func:`corrupt`)."""
+    values, readable = _decode_all(raw[1::2])
+    return dict(zip((name.decode() for name in raw[::2]), values)), readable
 
 
-def decode_rows(names: Sequence[str], flat: list[bytes | None], rows: int) -> list[dict[str, Any]]:
+def decode_rows(names: Sequence[str], flat: list[bytes | None], rows: int) -> tuple[list[dict[str, Any]], bool]:
     """``rows`` dicts of name -> value from ``flat``, ``len(names)`` replies per row (None: absent).
     All values are decoded in one go (codec.decode_values), the rows then cut from the result; an
-    unreadable value is an :class:`Unreadable` (the others are still decoded)."""
+    unreadable value is an :class:`Unreadable` (the others are still decoded), and the flag that
+    says whether there is none."""
     width = len(names)
     present: list[bool] | None = None
     if None in flat:
         present = [value is not None for value in flat]
         flat = [b"\xc0" if value is None else value for value in flat]
-    decoded = _decode_all(flat)  # type: ignore[arg-type]
+    decoded, readable = _decode_all(flat)  # type: ignore[arg-type]
     if present is None:
-        return [dict(zip(names, decoded[i : i + width])) for i in range(0, rows * width, width)]
+        return [dict(zip(names, decoded[i : i + width])) for i in range(0, rows * width, width)], readable
     return [
         {name: value for name, value, here in zip(names, decoded[i : i + width], present[i : i + width]) if here}
         for i in range(0, rows * width, width)
-    ]
+    ], readable
 
 
 def get_batch(entity_keys: Iterable[EntityKeys], names: Sequence[str]) -> Call:
@@ -274,11 +281,12 @@ def batch_groups(
 
 def decode_batch(
     entity_ids: Sequence[str], names: Sequence[str], raw: list[list[bytes | None]]
-) -> dict[str, dict[str, Any]]:
-    """Entity id -> (name -> value) for each entity of one fs_get_batch call (unreadable values
-    as :class:`Unreadable`: see :func:`corrupt`)."""
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """Entity id -> (name -> value) for each entity of one fs_get_batch call, and whether every
+    value was readable (else the unreadable ones are :class:`Unreadable`: see :func:`corrupt`)."""
     flat = [value for values in raw for value in values]
-    return dict(zip(entity_ids, decode_rows(names, flat, len(raw))))
+    rows, readable = decode_rows(names, flat, len(raw))
+    return dict(zip(entity_ids, rows)), readable
 
 
 def check_names(names: object, what: str = "feature_names") -> list[str]:
