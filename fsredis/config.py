@@ -173,17 +173,19 @@ _SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")
 
 def redacted_url(url: str | None) -> str | None:
     """``url`` with its password (and any password in the query) shown as ``***``:
-    ``redis://app:s3cret@host:6379/0`` -> ``redis://app:***@host:6379/0``."""
+    ``redis://app:s3cret@host:6379/0`` -> ``redis://app:***@host:6379/0``. A user part without a
+    ``:`` is masked whole (it is often a password written in the wrong place), and so is all
+    before the last ``@`` of something that is not a URL."""
     if not url:
         return url
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return "***" if "@" in url else url
+        return f"***@{url.rpartition('@')[2]}" if "@" in url else url
     location, slash, path = rest.partition("/")
     userinfo, at, host = location.rpartition("@")
     if at:
         user, colon, _ = userinfo.partition(":")
-        location = f"{user}:***@{host}" if colon else f"{userinfo}@{host}"
+        location = f"{user}:***@{host}" if colon else f"***@{host}"
     path, question, query = path.partition("?")
     if question:
         pairs = [p.partition("=") for p in query.split("&")]

@@ -133,6 +133,8 @@ def test_redacted_url() -> None:
     assert redacted_url("redis://app:p@ss@h/0?password=x&db=1") == "redis://app:***@h/0?password=***&db=1"
     assert redacted_url("redis://h:6379/0") == "redis://h:6379/0"
     assert redacted_url(None) is None
+    assert redacted_url("redis://s3cret@h/0") == "redis://***@h/0"  # a password in the user's place
+    assert redacted_url("app:s3cret@h:6379") == "***@h:6379"  # not a URL: all before the last @
 
 
 def test_refusals_map_to_permission_denied() -> None:

@@ -6,10 +6,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from fsredis import FeatureStoreConfig
-from fsredis.config import read_env
+from fsredis.config import read_env, redacted_url
 
 ENV_PREFIX = "FSREDIS_SERVER_"
 URL_SCHEMES = ("redis", "rediss", "unix")
@@ -62,7 +62,7 @@ class ServerSettings:
                 raise ConfigError(f"{name} must be >= {least}, not {getattr(self, name)!r}")
         url = self.store.redis_url
         if url is not None and urlsplit(url).scheme not in URL_SCHEMES:
-            raise ConfigError(f"the Redis URL {mask_url(url)!r} needs a scheme: "
+            raise ConfigError(f"the Redis URL {redacted_url(url)!r} needs a scheme: "
                               f"{', '.join(s + '://' for s in URL_SCHEMES)} (e.g. redis://localhost:6379/0)")
 
     @classmethod
@@ -89,7 +89,7 @@ class ServerSettings:
         """The settings without secrets, for the startup log line."""
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("token", "store")}
         shown["auth"] = "bearer" if self.token else "off"
-        shown["redis"] = mask_url(self.store.redis_url or f"redis://{self.store.redis_host}:{self.store.redis_port}")
+        shown["redis"] = redacted_url(self.store.redis_url or f"redis://{self.store.redis_host}:{self.store.redis_port}")
         shown["namespace"] = self.store.namespace
         return shown
 
@@ -105,30 +105,16 @@ class ServerSettings:
         return f"ServerSettings({', '.join(shown)}, token={token!r}, store={_store_repr(self.store)})"
 
 
-def mask_url(url: str) -> str:
-    """``url`` with its password (in the user part or a ``password=`` parameter) shown as ``***``."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if "@" in url and "@" not in netloc:  # not a URL urllib can read: hide all before the last '@'
-        return f"{MASK}@{url.rpartition('@')[2]}"
-    if parts.password is not None or "@" in netloc:
-        user = parts.username or ""
-        netloc = f"{user}:{MASK}@{netloc.rpartition('@')[2]}" if parts.password is not None else (
-            f"{MASK}@{netloc.rpartition('@')[2]}")
-    if "password" in query:
-        query = urlencode([(k, MASK if "password" in k else v) for k, v in parse_qsl(query, keep_blank_values=True)])
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
 def _store_repr(store: FeatureStoreConfig) -> str:
-    """The store's settings with the password, the URL's credentials and ``redis_kwargs``' values masked."""
+    """The store's settings with the password, the URL's credentials and ``redis_kwargs``' values
+    masked (all of them: stricter than FeatureStoreConfig's own repr, which shows harmless ones)."""
     shown = []
     for f in dataclasses.fields(store):
         value = getattr(store, f.name)
         if f.name == "password" and value is not None:
             value = MASK
         elif f.name == "redis_url" and value is not None:
-            value = mask_url(value)
+            value = redacted_url(value)
         elif f.name == "redis_kwargs":
             value = {k: MASK for k in value}
         shown.append(f"{f.name}={value!r}")
