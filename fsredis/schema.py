@@ -29,17 +29,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fsredis import codec
+from fsredis import codec, limits
 from fsredis.errors import SchemaError, ValidationError
 from fsredis.keys import check_group
 
 DTYPES = ("int", "float", "string", "bool", "timestamp", "embedding", "list")
 ITEM_DTYPES = ("int", "float", "string", "bool")
 PRECISIONS = {"float32": (codec.EMBEDDING_F32, 4), "float16": (codec.EMBEDDING_F16, 2)}
-MAX_DIM = 134_217_727
-"""Most values of an embedding (its float32 blob stays under Redis's 512 MiB string limit)."""
-MAX_TTL = 3_153_600_000
-"""Longest registered TTL in seconds (100 years, as every TTL: fsredis/limits.py)."""
+MAX_DIM = (limits.VALUE_BYTES - 4) // 4
+"""Most values of an embedding (134,217,727: its float32 blob fits the largest value)."""
+MAX_TTL = limits.TTL_MS // 1000
+"""Longest registered TTL in seconds (100 years, as every TTL)."""
 NEVER = "never"
 """``ttl: never``: the feature does not expire, whatever the store's defaults."""
 
@@ -493,7 +493,8 @@ def with_definitions(current: Registry, group: str, definitions: Iterable[Featur
     for item in definitions:
         definition = item if isinstance(item, FeatureDefinition) else FeatureDefinition(**item)
         target[definition.name] = definition
-    broken = {k: v for k, v in current.broken.items() if k.partition(":")[::2] not in {(group, n) for n in target}}
+    replaced = {f"{group}:{name}" for name in target}  # a definition given mends a broken one
+    broken = {key: why for key, why in current.broken.items() if key not in replaced}
     return Registry(groups, current.strict, current.version, broken)
 
 
@@ -501,7 +502,8 @@ def without_definitions(current: Registry, group: str, names: Iterable[str]) -> 
     """``current`` without the definitions ``names`` of ``group`` (a group left empty goes too)."""
     drop = set(names)
     groups = {g: {n: d for n, d in f.items() if g != group or n not in drop} for g, f in current.groups.items()}
-    broken = {k: v for k, v in current.broken.items() if not (k.partition(":")[0] == group and k.partition(":")[2] in drop)}
+    dropped = {f"{group}:{name}" for name in drop}
+    broken = {key: why for key, why in current.broken.items() if key not in dropped}
     return Registry({g: f for g, f in groups.items() if f}, current.strict, current.version, broken)
 
 

@@ -1,5 +1,6 @@
 --! include: lib/fail.lua
 --! include: lib/valid_utf8.lua
+--! include: lib/limits.lua
 -- check_definition(field, text) -> nothing, or FSSCHEMA naming the field and the problem unless
 -- `text` is a feature definition that fsredis/schema.py FeatureDefinition.from_dict accepts (the
 -- same rules, so a stored definition always compiles into the library): field "<group>:<feature>",
@@ -46,7 +47,9 @@ local function check_definition(field, text)
     bad('precision does not apply to dtype ' .. dtype)
   end
   if dtype == 'embedding' then
-    if not is_int(d.dim) or d.dim < 1 or d.dim > 134217727 then bad('an embedding needs dim, an integer >= 1') end
+    if not is_int(d.dim) or d.dim < 1 or d.dim > (LIMITS.value_bytes - 4) / 4 then
+      bad('an embedding needs dim, an integer from 1 to 134217727')
+    end
     if d.precision ~= nil and d.precision ~= 'float32' and d.precision ~= 'float16' then
       bad('precision is float32 or float16')
     end
@@ -77,7 +80,7 @@ local function check_definition(field, text)
   end
   if d.max_length ~= nil and (not is_int(d.max_length) or d.max_length < 0) then bad('max_length is an integer >= 0') end
   if d.nullable ~= nil and type(d.nullable) ~= 'boolean' then bad('nullable is true or false') end
-  if d.ttl ~= nil and d.ttl ~= 'never' and (type(d.ttl) ~= 'number' or d.ttl < 0.001 or d.ttl > 3153600000) then
+  if d.ttl ~= nil and d.ttl ~= 'never' and (type(d.ttl) ~= 'number' or d.ttl < 0.001 or d.ttl > LIMITS.ttl_ms / 1000) then
     bad("ttl is a number of seconds from 0.001 to 3,153,600,000, 'never', or absent")
   end
   if d.tags ~= nil then
