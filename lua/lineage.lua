@@ -6,7 +6,7 @@
 --! include: lib/parse_keys.lua
 --! include: lib/parse_names.lua
 --! include: lib/read_call.lua
---! include: lib/counter.lua
+--! include: lib/stored_counter.lua
 --! include: lib/now_ms.lua
 --! include: lib/hmget_many.lua
 -- History of one feature of one entity, newest first.
@@ -26,8 +26,7 @@ parse_names(ARGV, 1, 'fs_lineage')
 local expiry_key, history_key = KEYS[2], KEYS[3]
 local name = ARGV[1]
 local limit = parse_int(ARGV[2], 'limit', 1, LIMITS.max_versions)
-local current = counter(read_call('HGET', history_key, name))
-if not current then fail('FSCORRUPT', 'feature=' .. name .. ' rule=counter the version counter is not a number') end
+local current = stored_counter(name, read_call('HGET', history_key, name))
 local out = {current, now_ms(), read_call('HGET', expiry_key, name)}
 local fields = {}
 for v = current, math.max(1, current - limit + 1), -1 do fields[#fields + 1] = name .. '#' .. v end  -- <= limit

@@ -11,7 +11,9 @@
 --! include: lib/seen_write.lua
 --! include: lib/remember_write.lua
 --! include: lib/parse_meta.lua
---! include: lib/counter.lua
+--! include: lib/stored_counter.lua
+--! include: lib/parse_write_id.lua
+--! include: lib/check_name.lua
 --! include: lib/registry.lua
 --! include: lib/check_feature.lua
 --! include: lib/check_rules.lua
@@ -35,20 +37,16 @@
 local k = parse_keys(KEYS, 4, true)
 if #ARGV ~= 8 then fail('FSARG', 'fs_rollback takes 8 arguments, got ' .. #ARGV) end
 local name = ARGV[1]
-check_feature(name, '\192', 1)  -- the name's grammar
+check_name(name)
 local target = parse_int(ARGV[2], 'version', 1, LIMITS.version)
-local write_id = ARGV[3]
-if #write_id == 0 or #write_id > LIMITS.write_id_bytes then
-  fail('FSARG', 'the write id must be 1-' .. LIMITS.write_id_bytes .. ' bytes')
-end
+local write_id = parse_write_id(ARGV[3])
 local max_versions = parse_int(ARGV[4], 'max_versions', 0, LIMITS.max_versions)
 local window_ms = parse_int(ARGV[5], 'dedup window', 0, LIMITS.window_ms)
 local ttl_scalar = parse_ttl(name, ARGV[6])
 local ttl_embedding = parse_ttl(name, ARGV[7])
 local meta = parse_meta(ARGV[8])
 
-local current = counter(redis.call('HGET', k[3], name))
-if not current then fail('FSCORRUPT', 'feature=' .. name .. ' rule=counter the version counter is not a number') end
+local current = stored_counter(name, redis.call('HGET', k[3], name))
 if seen_write(k[4], write_id, window_ms) then return {0, current} end
 if target > current then
   fail('FSNOTFOUND', 'feature=' .. name .. ' rule=version version ' .. target .. ' does not exist (current is ' .. current .. ')')

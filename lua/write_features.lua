@@ -5,6 +5,7 @@
 --! include: lib/parse_int.lua
 --! include: lib/parse_keys.lua
 --! include: lib/parse_ttl.lua
+--! include: lib/parse_write_id.lua
 --! include: lib/now_ms.lua
 --! include: lib/check_feature.lua
 --! include: lib/put_features.lua
@@ -44,10 +45,7 @@
 --         (a version counter written around the library), FSVALIDATION feature=<name> rule=name|encoding|size|finite|ttl|
 --         duplicate|unregistered, or a registered rule: nullable|dtype|dim|min|max|allowed|max_length|items
 local k = parse_keys(KEYS, 4, true)
-local write_id = ARGV[1]
-if write_id == nil or #write_id == 0 or #write_id > LIMITS.write_id_bytes then
-  fail('FSARG', 'the write id must be 1-' .. LIMITS.write_id_bytes .. ' bytes')
-end
+local write_id = parse_write_id(ARGV[1])
 local max_versions = parse_int(ARGV[2], 'max_versions', 0, LIMITS.max_versions)
 local window_ms = parse_int(ARGV[3], 'dedup window', 0, LIMITS.window_ms)
 local max_bytes = parse_int(ARGV[4], 'max bytes', 1, LIMITS.value_bytes)

@@ -1,17 +1,16 @@
 --! include: lib/reject.lua
+--! include: lib/check_name.lua
 --! include: lib/msgpack_check.lua
 --! include: lib/finite_floats.lua
 -- check_feature(name, value, max_bytes) -> nothing, or FSVALIDATION unless (name, value) can be
 -- stored and read back by every client:
--- Names: 1-128 chars of [A-Za-z0-9_.-], starting with a letter or '_'.
+-- Names: as check_name.lua.
 -- Values: non-empty, at most max_bytes, and either exactly one msgpack object of the kinds
 -- msgpack_check takes, no map, lists only of scalars (floats finite, strings UTF-8), or a tagged
 -- blob: "\xC1e4\0" + float32 LE, "\xC1e2\0" + float16 LE (all finite), "\xC1t\0\0" + int64 LE
 -- microseconds.
 local function check_feature(name, value, max_bytes)
-  if #name == 0 or #name > 128 or not string.find(name, '^[%a_][%w_.%-]*$') then
-    reject(string.sub(name, 1, 256), 'name', 'names are 1-128 characters of A-Z a-z 0-9 _ . - and start with a letter or _')
-  end
+  check_name(name)
   local size = #value
   if size == 0 then reject(name, 'encoding', 'the value is empty') end
   if size > max_bytes then

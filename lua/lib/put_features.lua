@@ -2,7 +2,7 @@
 --! include: lib/call_chunked.lua
 --! include: lib/drop_history.lua
 --! include: lib/counter.lua
---! include: lib/fail.lua
+--! include: lib/stored_counter.lua
 -- put_features(k, names, values, expires, now, max_versions, write_id, meta) -> the new versions.
 -- k = {values, expiry, history, writes} keys of the entity; names/values/expires are parallel
 -- lists (expiry in ms since the epoch, or -1); meta is the msgpack lineage map every record gets,
@@ -23,11 +23,7 @@ local function put_features(k, names, values, expires, now, max_versions, write_
   local keep = counter(counters[n + 1]) or 0
   local versions, history, trim = {}, {}, {}
   for i = 1, n do
-    local current = counter(counters[i])
-    if not current then  -- checked before anything is written
-      fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=counter the version counter is not a number')
-    end
-    versions[i] = current + 1
+    versions[i] = stored_counter(names[i], counters[i]) + 1  -- read before anything is written
     history[#history + 1] = names[i]
     history[#history + 1] = versions[i]
   end
