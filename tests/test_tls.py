@@ -170,6 +170,16 @@ def test_ssl_true_beside_a_redis_url(server, pki) -> None:
     roundtrip(config)
 
 
+def refused(config: FeatureStoreConfig, match: str) -> None:
+    """A read through ``config`` raises TLSError with a message matching ``match``."""
+    store = make_store("sync", config)
+    try:
+        with pytest.raises(TLSError, match=match):
+            store.get_features("e1", ["a"])
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_wrong_ca_is_a_typed_error_saying_the_certificate_was_not_verified(server, pki, kind) -> None:
     config = FeatureStoreConfig(redis_url=server.url, ssl_ca_certs=pki.path("other-ca"), retries=0)
@@ -187,42 +197,23 @@ def test_wrong_ca_is_a_typed_error_saying_the_certificate_was_not_verified(serve
 def test_mutual_tls(mtls_server, pki) -> None:
     roundtrip(FeatureStoreConfig(redis_url=mtls_server.url, ssl_ca_certs=pki.path("ca"),
                                  ssl_certfile=pki.path("client"), ssl_keyfile=pki.path("client", "key")))
-    store = make_store("sync", FeatureStoreConfig(redis_url=mtls_server.url, ssl_ca_certs=pki.path("ca"), retries=0))
-    try:
-        with pytest.raises(TLSError, match="client certificate.*set ssl_certfile"):
-            store.get_features("e1", ["a"])
-    finally:
-        store.close()
+    refused(FeatureStoreConfig(redis_url=mtls_server.url, ssl_ca_certs=pki.path("ca"), retries=0),
+            "client certificate.*set ssl_certfile")
 
 
 def test_certificate_for_another_host_is_refused_unless_the_name_check_is_off(misnamed_server, pki) -> None:
-    config = FeatureStoreConfig(redis_url=misnamed_server.url, ssl_ca_certs=pki.path("ca"), retries=0)
-    store = make_store("sync", config)
-    try:
-        with pytest.raises(TLSError, match="could not be verified.*mismatch"):
-            store.get_features("e1", ["a"])
-    finally:
-        store.close()
+    refused(FeatureStoreConfig(redis_url=misnamed_server.url, ssl_ca_certs=pki.path("ca"), retries=0),
+            "could not be verified.*mismatch")
     # Off, only the name check is skipped: the chain must still lead to the CA.
     roundtrip(FeatureStoreConfig(redis_url=misnamed_server.url, ssl_ca_certs=pki.path("ca"), ssl_check_hostname=False))
-    store = make_store("sync", FeatureStoreConfig(redis_url=misnamed_server.url, ssl_ca_certs=pki.path("other-ca"),
-                                                  ssl_check_hostname=False, retries=0))
-    try:
-        with pytest.raises(TLSError, match="could not be verified"):
-            store.get_features("e1", ["a"])
-    finally:
-        store.close()
+    refused(FeatureStoreConfig(redis_url=misnamed_server.url, ssl_ca_certs=pki.path("other-ca"),
+                               ssl_check_hostname=False, retries=0), "could not be verified")
 
 
 def test_tls_to_a_plain_port_says_so(pki, tmp_path) -> None:
     plain = start_server("redis", data_dir=tmp_path)
     try:
-        store = make_store("sync", FeatureStoreConfig(redis_url=plain.url, ssl=True, ssl_ca_certs=pki.path("ca"),
-                                                          retries=0, socket_connect_timeout=0.3, socket_timeout=0.3))
-        try:
-            with pytest.raises(TLSError, match="did not answer with TLS"):
-                store.get_features("e1", ["a"])
-        finally:
-            store.close()
+        refused(FeatureStoreConfig(redis_url=plain.url, ssl=True, ssl_ca_certs=pki.path("ca"), retries=0,
+                                   socket_connect_timeout=0.3, socket_timeout=0.3), "did not answer with TLS")
     finally:
         plain.stop()
