@@ -224,7 +224,7 @@ def demo_command(args: argparse.Namespace) -> int:
               f"average_computation_time={metrics['average_computation_time']:.3f} ms")
         for name, op in metrics["operations"].items():
             print(f"  {name:<22} calls={op['calls']:<4} p50={op['p50_ms']:.3f} ms  p99={op['p99_ms']:.3f} ms")
-        print("\nkey format for redis-cli: FCALL_RO fs_get 2 '<ns>:<type>:{<id>}:v' '<ns>:<type>:{<id>}:x' <feature>...")
+        print("\nkey format for redis-cli: FCALL_RO fs_get 1 '<ns>:<type>:{<id>}:e' <feature>...")
     return 0
 
 
@@ -246,16 +246,15 @@ def info_command(args: argparse.Namespace) -> int:
         print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
         print(f"registry: version {fs.get_registry().version} stored, {health.get('registry_version')} enforced")
         entities, sampled = 0, list[bytes]()
-        for key in client.scan_iter(match=f"{namespace}:*{{*}}:v", count=1000):
+        for key in client.scan_iter(match=f"{namespace}:*{{*}}:e", count=1000):
             entities += 1
             if len(sampled) < args.sample:
-                sampled.append(key[: -len(b"v")])
+                sampled.append(key)
         print(f"entities: {entities} in namespace {namespace!r}")
         if sampled:
-            sizes = [sum(client.memory_usage(base + suffix) or 0 for suffix in (b"v", b"x", b"h", b"w"))
-                     for base in sampled]
+            sizes = [client.memory_usage(key) or 0 for key in sampled]
             print(f"memory:   {np.mean(sizes):.0f} bytes per entity on average over {len(sizes)} sampled "
-                  f"(all four keys, history included)")
+                  f"(history included)")
     return 0
 
 

@@ -17,7 +17,7 @@ import itertools
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -26,7 +26,8 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from fsredis import commands, schema
-from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy
+from fsredis.clock import ServerClock
+from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy, WriteResult
 from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
 from fsredis.deadline import DeadlineRetry, deadline, with_deadlines
@@ -140,6 +141,8 @@ class _Operations(RegistryOperations):
         self._owns_pool = client is None
         self._redis = client if client is not None else make_redis(config, self._is_async)
         self._cluster = config.cluster
+        self._direct = config.read_path == "direct" and not config.cluster
+        self._clock = ServerClock()
         # What the drivers call with a command tuple: on a cluster, routed to the node of the
         # call's key by us (redis-py would ask the server for the keys of every FCALL).
         self._execute = self._routed if config.cluster else self._redis.execute_command
@@ -185,24 +188,28 @@ class _Operations(RegistryOperations):
         source: str | None = None,
         write_id: str | None = None,
         lineage: Mapping[str, Any] | None = None,
+        event_time: Any = None,
     ) -> Any:
         """Write several features of one entity atomically; each gets its next version.
 
         ``ttl`` (seconds, or a map of name -> seconds) overrides ``default_ttl`` /
         ``embedding_ttl``. ``source`` and ``lineage`` (extra fields such as ``producer`` or
-        ``inputs``) are recorded with every version. ``write_id`` makes the call idempotent: a
-        write id already applied to this entity (within ``dedup_window``) is not applied again;
-        one is generated when not given. Returns True. Raises ValidationError (nothing written).
+        ``inputs``) are recorded once for the write. ``event_time`` (a timezone-aware datetime or
+        seconds since the epoch; default: the server's time) is when the values were true: a value
+        whose event is older than the current one's goes to history without replacing it.
+        ``write_id`` makes the call idempotent: a write id already applied to this entity (within
+        ``dedup_window``) is not applied again; one is generated when not given. Returns a
+        :class:`~fsredis.commands.WriteResult` (always true) with the version of each feature.
+        Raises ValidationError (nothing written).
         """
-        return self._run("write_features", self._write(entity_id, features, ttl, source, write_id, lineage))
+        return self._run("write_features", self._write(entity_id, features, ttl, source, write_id, lineage, event_time))
 
-    def _write(self, entity_id, features, ttl, source, write_id, lineage) -> Operation:  # type: ignore[no-untyped-def]
+    def _write(self, entity_id, features, ttl, source, write_id, lineage, event_time) -> Operation:  # type: ignore[no-untyped-def]
         call = commands.write(
-            self._keys(entity_id), features, self._policy,
-            write_id=write_id or new_write_id(), ttl=ttl, meta=commands.pack_meta(source, lineage),
+            self._keys(entity_id), features, self._policy, write_id=write_id or new_write_id(), ttl=ttl,
+            meta=commands.pack_meta(source, lineage), event_time=event_time,
         )
-        yield from self._send(call)
-        return True
+        return commands.decode_write(list(features), (yield from self._send(call)))
 
     def write_features_batch(
         self,
@@ -211,34 +218,71 @@ class _Operations(RegistryOperations):
         ttl: TTL = None,
         source: str | None = None,
         lineage: Mapping[str, Any] | None = None,
+        event_time: Any = None,
+        write_ids: Mapping[str, str] | None = None,
     ) -> Any:
-        """Write many entities in one pipeline: ``{entity_id: {name: value}}``.
+        """Write many entities in few round trips: ``{entity_id: {name: value}}``.
 
         Every value is encoded before anything is sent, so a bad value raises ValidationError with
         nothing written. Each entity's write is atomic and versioned; the batch as a whole is not
         a transaction: if the server refuses some entities, BatchWriteError lists them and the
-        ones written. Returns True.
+        ones written. ``write_ids`` (entity id -> write id) makes a retried batch add no version
+        twice. Returns ``{entity_id: WriteResult}``.
         """
-        return self._run("write_features_batch", self._write_batch(rows, ttl, source, lineage), None, len(rows))
+        return self._run(
+            "write_features_batch", self._write_batch(rows, ttl, source, lineage, event_time, write_ids), None, len(rows)
+        )
 
-    def _write_batch(self, rows, ttl, source, lineage) -> Operation:  # type: ignore[no-untyped-def]
+    def _write_batch(self, rows, ttl, source, lineage, event_time, write_ids) -> Operation:  # type: ignore[no-untyped-def]
         meta = commands.pack_meta(source, lineage)
         ids = list(rows)
-        calls = [
-            commands.write(self._keys(e), rows[e], self._policy, write_id=new_write_id(), ttl=ttl, meta=meta)
+        ids_given = write_ids or {}
+        encoded = [
+            commands.write_row(
+                self._keys(e), rows[e], self._policy, write_id=ids_given.get(e) or new_write_id(), event_time=event_time
+            )
             for e in ids
         ]
-        return (yield from self._apply_batch(ids, calls))
+        ttl_option = commands.batch_ttl(ttl)
+        if isinstance(ttl_option, dict):
+            for e, row in zip(ids, encoded):
+                strays = sorted(set(ttl_option) - set(row[3][::2]))
+                if strays:
+                    raise ValidationError(strays[0], "ttl", f"the ttl map names features not in the write of {e}: {strays}")
+        groups = commands.batch_groups(ids, [row[0] for row in encoded], self._cluster)
+        position = {e: i for i, e in enumerate(ids)}
+        calls = [
+            commands.write_batch([encoded[position[e]] for e in group_ids], self._policy, ttl=ttl_option, meta=meta)
+            for group_ids, _ in groups
+        ]
+        replies = yield from self._send_many(calls)
+        results: dict[str, Any] = {}
+        failed: dict[str, FeatureStoreError] = {}
+        for (group_ids, _), reply in zip(groups, replies):
+            if isinstance(reply, FeatureStoreError):
+                failed.update(dict.fromkeys(group_ids, reply))
+                continue
+            names = [encoded[position[e]][3][::2] for e in group_ids]
+            for e, outcome in zip(group_ids, commands.decode_write_batch(names, reply)):
+                if isinstance(outcome, FeatureStoreError):
+                    failed[e] = outcome
+                else:
+                    results[e] = outcome
+        if failed:
+            raise BatchWriteError(failed, [e for e in ids if e in results])
+        return WriteResults(results)
 
     def _apply_batch(self, ids: list[str], calls: list[Call], blame: Any = None) -> Operation:
         """Send one write per entity in a pipeline; BatchWriteError names the refused entities."""
         if not calls:
-            return True
+            return WriteResults()
         replies = yield from self._send_many(calls)
         failed = {e: blame(r) if blame else r for e, r in zip(ids, replies) if isinstance(r, FeatureStoreError)}
         if failed:
             raise BatchWriteError(failed, [e for e in ids if e not in failed])
-        return True
+        return WriteResults(
+            (e, commands.decode_write(call.args[2::2], reply)) for e, call, reply in zip(ids, calls, replies)
+        )
 
     def rollback_feature(
         self, entity_id: str, feature_name: str, version: int, *, source: str | None = "rollback",
@@ -296,10 +340,10 @@ class _Operations(RegistryOperations):
     def _compute(self, entity_id, raw_data, ttl, source, write_id) -> Operation:  # type: ignore[no-untyped-def]
         call = self._computed_write(entity_id, raw_data, ttl, source, write_id or new_write_id())
         try:
-            yield from self._send(call)
+            reply = yield from self._send(call)
         except ValidationError as exc:
             raise self._blame(exc) from exc
-        return True
+        return commands.decode_write(call.args[2::2], reply)
 
     def compute_and_store_features_batch(
         self, rows: Mapping[str, Mapping[str, Any]], *, ttl: TTL = None, source: str | None = "compute"
@@ -353,7 +397,15 @@ class _Operations(RegistryOperations):
         names = None if feature_names is None else commands.check_names(feature_names)
         if names == []:
             return {}
-        found = commands.decode_get(names, (yield from self._send(commands.get(keys, names))), entity_id)
+        if names is not None and self._direct:
+            clock = self._clock
+            if clock.stale():
+                sent = monotonic()
+                clock.learn((yield from self._send(Command(("TIME",)))), sent)
+            raw = yield from self._send(commands.get_direct(keys, names))
+            found = commands.decode_direct(names, raw, clock.upper_ms(), entity_id)
+        else:
+            found = commands.decode_get(names, (yield from self._send(commands.get(keys, names))), entity_id)
         if self._monitor:
             self._metrics.lookup(len(found) if names is None else len(names), len(found))
         return found
@@ -630,6 +682,13 @@ def _loaded_version(reply: Any) -> str | None:
         found = sorted({v.decode() for v in reply.values()})
         return found[0] if len(found) == 1 else ", ".join(found)
     return reply.decode() if isinstance(reply, bytes) else reply
+
+
+class WriteResults(dict):  # type: ignore[type-arg]
+    """Entity id -> WriteResult of a batch write; always true, as a bool result was."""
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def _sized(items: Iterable[Any]) -> Any:

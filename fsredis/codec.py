@@ -11,6 +11,10 @@
 
 ``0xC1`` is the one byte msgpack never uses, so a value is a tagged blob exactly when it starts
 with it. NaN and infinity are refused everywhere. Nothing here ever uses pickle or eval.
+
+Stored as an entity's current value, each value follows a 24-byte head (:data:`HEAD`): its
+expiry, event time, version and record, four int48 little-endian numbers (the expiry first, so
+a reader checks it with one slice). 24 bytes keep an embedding's floats 4-byte aligned.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ def encode_value(name: str, value: Any, embedding_dtype: str = "float32") -> byt
     if isinstance(value, np.ndarray):
         return _encode_embedding(name, value, embedding_dtype)
     if isinstance(value, (datetime, np.datetime64)):
-        return TIMESTAMP + _timestamp_micros(name, value).to_bytes(8, "little", signed=True)
+        return TIMESTAMP + timestamp_micros(name, value).to_bytes(8, "little", signed=True)
     if isinstance(value, (list, tuple)):
         items = [_scalar(name, item) for item in value]
         return _pack_checked(name, items)
@@ -82,7 +86,7 @@ def decode_value(raw: bytes) -> Any:
     try:
         if raw[0] != _TAG:
             return msgpack.unpackb(raw, **_VALUE_HOOKS)
-        tag = raw[:4]
+        tag = bytes(raw[:4])
         if tag == TIMESTAMP and len(raw) == 12:
             return _EPOCH + int.from_bytes(raw[4:12], "little", signed=True) * _MICROSECOND
         return np.frombuffer(raw, dtype=_DTYPES[tag], offset=4)
@@ -94,7 +98,7 @@ def decode_values(raws: list[bytes]) -> list[Any]:
     """Decode many stored values at once: the msgpack ones in one ``unpackb`` of an array
     made by joining them (stored values are whole msgpack objects, checked on write), the tagged
     ones one by one. ValueError when any is unreadable (decode them one by one to find which)."""
-    plain = [raw for raw in raws if raw[:1] != b"\xc1"]
+    plain = [raw for raw in raws if raw[0] != _TAG]
     try:
         decoded = msgpack.unpackb(b"\xdd" + len(plain).to_bytes(4, "big") + b"".join(plain), **_VALUE_HOOKS)
     except _UNREADABLE as exc:
@@ -102,7 +106,33 @@ def decode_values(raws: list[bytes]) -> list[Any]:
     if len(plain) == len(raws):
         return decoded  # type: ignore[no-any-return]
     untagged = iter(decoded)
-    return [decode_value(raw) if raw[:1] == b"\xc1" else next(untagged) for raw in raws]
+    return [decode_value(raw) if raw[0] == _TAG else next(untagged) for raw in raws]
+
+
+HEAD = 24
+"""Bytes before a current value: int48 LE expiry ms (0: none), event time ms, version, record."""
+
+
+def live(raw: bytes | None, now_ms: float) -> Any:
+    """The value bytes of a stored field (after its head), None when absent or expired at
+    ``now_ms`` (an upper bound of the server's clock), or an :class:`Unreadable` field too short
+    to hold a head. Tagged values come back as a memoryview over ``raw`` (no copy: an embedding
+    is read by numpy from the reply itself)."""
+    if raw is None:
+        return None
+    if len(raw) <= HEAD:
+        return b"\xc1!bad"  # a tag no value has: decodes as unreadable
+    expires = int.from_bytes(raw[:6], "little", signed=True)
+    if 0 < expires <= now_ms:
+        return None
+    if raw[HEAD] == _TAG:
+        return memoryview(raw)[HEAD:]
+    return raw[HEAD:]
+
+
+def read_head(raw: bytes) -> tuple[int, int, int, int]:
+    """expiry ms (0: none), event time ms, version and record sequence of a stored field."""
+    return tuple(int.from_bytes(raw[i : i + 6], "little", signed=True) for i in (0, 6, 12, 18))  # type: ignore[return-value]
 
 
 def is_embedding(raw: bytes) -> bool:
@@ -161,7 +191,7 @@ def _encode_embedding(name: str, array: np.ndarray, embedding_dtype: str) -> byt
     return tag + stored.tobytes()
 
 
-def _timestamp_micros(name: str, value: datetime | np.datetime64) -> int:
+def timestamp_micros(name: str, value: datetime | np.datetime64) -> int:
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValidationError(name, "finite", "NaT is not stored; use None for missing")

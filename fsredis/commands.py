@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
 from fsredis import limits
-from fsredis.errors import CorruptValue, ValidationError
+from fsredis.errors import CorruptValue, FeatureStoreError, ValidationError, translate
 from fsredis.keys import EntityKeys, RegistryKeys
 
 NO_EXPIRY = -1
@@ -66,14 +66,17 @@ class Policy:
     max_value_bytes: int
     embedding_dtype: str
     history_limit: int
-    scalar_default: str = ""
-    """The TTL argument of a scalar written without ``ttl``: "d<ms>", the "d" marking a default
-    that a TTL registered for the feature replaces (lua/write_features.lua)."""
-    embedding_default: str = ""
+    options: bytes = b""
+    """The options every write shares, as msgpack map entries without the map's header
+    (lua/lib/parse_options.lua); :func:`options` adds a call's own."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scalar_default", f"d{self.scalar_ttl_ms}")
-        object.__setattr__(self, "embedding_default", f"d{self.embedding_ttl_ms}")
+        shared = {
+            "max_versions": self.max_versions, "dedup_ms": self.dedup_window_ms,
+            "max_bytes": self.max_value_bytes, "scalar_ttl": self.scalar_ttl_ms,
+            "embedding_ttl": self.embedding_ttl_ms,
+        }
+        object.__setattr__(self, "options", b"".join(codec.pack(k) + codec.pack(v) for k, v in shared.items()))
 
     @classmethod
     def from_config(cls, config: FeatureStoreConfig) -> Policy:
@@ -84,8 +87,14 @@ class Policy:
             dedup_window_ms=int(config.dedup_window * 1000),
             max_value_bytes=config.max_value_bytes,
             embedding_dtype=config.embedding_dtype,
-            history_limit=config.max_versions,
+            history_limit=max(config.max_versions, 1),
         )
+
+    def pack_options(self, **own: Any) -> bytes:
+        """The options map of one call: the shared entries and ``own`` (those not None)."""
+        extra = b"".join(codec.pack(k) + codec.pack(v) for k, v in own.items() if v is not None)
+        count = 5 + sum(v is not None for v in own.values())
+        return bytes((0x80 | count,)) + self.options + extra  # count < 16: a fixmap
 
 
 def _ttl_ms(name: str, seconds: float | None) -> int:
@@ -128,6 +137,74 @@ def pack_meta(
 # -- write -------------------------------------------------------------------------------------
 
 
+class WriteResult(NamedTuple):
+    """What a write did. Always true (``if fs.write_features(...)`` keeps working).
+
+    ``versions`` maps each feature to the version it got; ``history_only`` names the features
+    whose event time was older than their current value's: recorded in history (and lineage),
+    not made current. ``applied`` is False when the write id had already been applied (a retry):
+    nothing was written again and ``versions`` is empty."""
+
+    versions: dict[str, int]
+    history_only: frozenset[str] = frozenset()
+    applied: bool = True
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def event_ms(name: str, value: Any) -> int | None:
+    """An event time as integer ms since the epoch: a timezone-aware datetime, a
+    ``numpy.datetime64``, or a number of seconds since the epoch (None: the server's time)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValidationError(name, "event_time", f"an event time is finite, got {value!r}")
+        ms = round(value * 1000)
+    else:
+        try:
+            ms = codec.timestamp_micros(name, value) // 1000
+        except ValidationError as exc:
+            raise ValidationError(name, "event_time", exc.detail) from None
+    if not -limits.TIME_MS <= ms <= limits.TIME_MS:
+        raise ValidationError(name, "event_time", f"event times lie within {limits.TIME_MS // 31_536_000_000} years of 1970")
+    return ms
+
+
+def _ttl_option(features: Mapping[str, Any], ttl: TTL) -> int | dict[str, int] | None:
+    """The ``ttl`` option of a write: ms for every feature, a map name -> ms, or None."""
+    if ttl is None:
+        return None
+    if not isinstance(ttl, Mapping):
+        return _ttl_ms("ttl", ttl)
+    strays = sorted(map(str, set(ttl) - set(features)))
+    if strays:
+        raise ValidationError(strays[0], "ttl", f"the ttl map names features not in this write: {strays}")
+    return {name: _ttl_ms(name, seconds) for name, seconds in ttl.items() if seconds is not None} or None
+
+
+def _check_write_id(write_id: object) -> str:
+    if not isinstance(write_id, str) or not 0 < len(write_id.encode()) <= limits.WRITE_ID_BYTES:
+        raise ValidationError("-", "write_id", f"a write id is a string of 1-{limits.WRITE_ID_BYTES} bytes")
+    return write_id
+
+
+def _pairs(features: Mapping[str, Any], policy: Policy) -> list[Any]:
+    """name, encoded value, ... of a write (bad values raise before anything is sent)."""
+    if not isinstance(features, Mapping) or not features:
+        raise ValidationError("-", "features", "write_features takes a non-empty mapping of name -> value")
+    if len(features) > limits.NAMES:
+        raise ValidationError("-", "features", f"one write takes at most {limits.NAMES} features, got {len(features)}")
+    encode, dtype = codec.encode_value, policy.embedding_dtype
+    out: list[Any] = []
+    for name, value in features.items():
+        if type(name) is not str:
+            raise ValidationError(repr(name), "name", "feature names are strings")
+        out += (name, encode(name, value, dtype))
+    return out
+
+
 def write(
     keys: EntityKeys,
     features: Mapping[str, Any],
@@ -136,43 +213,80 @@ def write(
     write_id: str,
     ttl: TTL = None,
     meta: bytes = b"\x80",
+    event_time: Any = None,
 ) -> Call:
     """fs_write: every feature encoded here (bad values raise before anything is sent)."""
-    if not isinstance(features, Mapping) or not features:
-        raise ValidationError("-", "features", "write_features takes a non-empty mapping of name -> value")
-    if not isinstance(write_id, str) or not 0 < len(write_id.encode()) <= limits.WRITE_ID_BYTES:
-        raise ValidationError("-", "write_id", f"a write id is a string of 1-{limits.WRITE_ID_BYTES} bytes")
-    if len(features) > limits.NAMES:
-        raise ValidationError("-", "features", f"one write takes at most {limits.NAMES} features, got {len(features)}")
-    args: list[Any] = [write_id, policy.max_versions, policy.dedup_window_ms, policy.max_value_bytes, meta]
-    per_feature = isinstance(ttl, Mapping)
-    if per_feature and not set(ttl).issubset(features):  # type: ignore[arg-type]
-        strays = sorted(map(str, set(ttl) - set(features)))  # type: ignore[arg-type]
-        raise ValidationError(strays[0], "ttl", f"the ttl map names features not in this write: {strays}")
-    fixed_ms = None if per_feature or ttl is None else _ttl_ms("ttl", ttl)  # type: ignore[arg-type]
-    encode, dtype = codec.encode_value, policy.embedding_dtype
-    scalar_ms, embedding_ms = policy.scalar_default, policy.embedding_default
-    for name, value in features.items():
-        if type(name) is not str:
-            raise ValidationError(repr(name), "name", "feature names are strings")
-        raw = encode(name, value, dtype)
-        ttl_ms: int | str
-        if per_feature and ttl.get(name) is not None:  # type: ignore[union-attr]
-            ttl_ms = _ttl_ms(name, ttl[name])  # type: ignore[index]
-        elif fixed_ms is not None:
-            ttl_ms = fixed_ms
+    options = policy.pack_options(
+        id=_check_write_id(write_id), event_time=event_ms("event_time", event_time), ttl=_ttl_option(features, ttl)
+    )
+    return Call("fs_write", tuple(keys), (options, meta, *_pairs(features, policy)))
+
+
+def decode_write(names: Sequence[str], raw: list[int]) -> WriteResult:
+    """The WriteResult of an fs_write reply ``{1, versions...}`` or ``{0}`` (already applied)."""
+    if not raw[0]:
+        return WriteResult({}, frozenset(), False)
+    versions = dict(zip(names, (abs(v) for v in raw[1:])))
+    late = frozenset(name for name, v in zip(names, raw[1:]) if v < 0)
+    return WriteResult(versions, late)
+
+
+def write_batch(
+    rows: Sequence[tuple[EntityKeys, str, int | None, list[Any]]], policy: Policy, *, ttl: Any = None, meta: bytes = b"\x80"
+) -> Call:
+    """fs_write_batch of rows ``(keys, write id, event ms or None, [name, value, ...])``, encoded by
+    :func:`write_row`; ``ttl`` as the option (ms, or a map name -> ms)."""
+    args: list[Any] = [policy.pack_options(ttl=ttl), meta]
+    keys: list[str] = []
+    for entity, write_id, event, pairs in rows:
+        keys.append(entity.entity)
+        args += (write_id, "" if event is None else event, len(pairs) // 2, *pairs)
+    return Call("fs_write_batch", tuple(keys), tuple(args))
+
+
+def write_row(
+    keys: EntityKeys, features: Mapping[str, Any], policy: Policy, *, write_id: str, event_time: Any = None
+) -> tuple[EntityKeys, str, int | None, list[Any]]:
+    """One row of :func:`write_batch`, encoded and checked."""
+    return keys, _check_write_id(write_id), event_ms("event_time", event_time), _pairs(features, policy)
+
+
+def batch_ttl(ttl: TTL) -> Any:
+    """The ttl option of a batch write: every row shares it (a map names features of any row)."""
+    if ttl is None or not isinstance(ttl, Mapping):
+        return None if ttl is None else _ttl_ms("ttl", ttl)
+    return {name: _ttl_ms(name, seconds) for name, seconds in ttl.items() if seconds is not None} or None
+
+
+def decode_write_batch(names: Sequence[Sequence[str]], raw: list[Any]) -> list[WriteResult | FeatureStoreError]:
+    """One WriteResult per row of an fs_write_batch reply, or the error that refused the row."""
+    out: list[WriteResult | FeatureStoreError] = []
+    for row, reply in zip(names, raw):
+        if isinstance(reply, Exception):
+            out.append(translate(reply))
         else:
-            ttl_ms = embedding_ms if codec.is_embedding(raw) else scalar_ms
-        args += (name, raw, ttl_ms)
-    return Call("fs_write", tuple(keys), tuple(args))
+            out.append(decode_write(row, reply))
+    return out
 
 
 # -- reads -------------------------------------------------------------------------------------
 
 
 def get(keys: EntityKeys, names: Sequence[str] | None) -> Call:
-    """fs_get of ``names`` (None: every live feature)."""
-    return Call("fs_get", (keys.values, keys.expiry), tuple(names or ()), readonly=True)
+    """fs_get of ``names`` (None: every live feature): values without heads, checked on the server."""
+    return Call("fs_get", tuple(keys), tuple(names or ()), readonly=True)
+
+
+def get_direct(keys: EntityKeys, names: Sequence[str]) -> Command:
+    """The fields of ``names`` as stored, by one plain HMGET (see :func:`decode_direct`)."""
+    return Command(("HMGET", keys.entity, *names))
+
+
+def decode_direct(names: Sequence[str], raw: list[bytes | None], now_ms: float, entity_id: str = "-") -> dict[str, Any]:
+    """:func:`decode_get` of an HMGET of stored fields: those expired at ``now_ms`` (an upper
+    bound of the server's clock, fsredis/clock.py) are dropped."""
+    live = codec.live
+    return decode_get(names, [live(field, now_ms) for field in raw], entity_id)
 
 
 class Unreadable(NamedTuple):
@@ -253,10 +367,7 @@ def decode_rows(names: Sequence[str], flat: list[bytes | None], rows: int) -> tu
 
 def get_batch(entity_keys: Iterable[EntityKeys], names: Sequence[str]) -> Call:
     """fs_get_batch of the same ``names`` for several entities."""
-    flat: list[str] = []
-    for keys in entity_keys:
-        flat += (keys.values, keys.expiry)
-    return Call("fs_get_batch", tuple(flat), tuple(names), readonly=True)
+    return Call("fs_get_batch", tuple(keys.entity for keys in entity_keys), tuple(names), readonly=True)
 
 
 def batch_groups(
@@ -282,10 +393,12 @@ def batch_groups(
 def decode_batch(
     entity_ids: Sequence[str], names: Sequence[str], raw: list[list[bytes | None]]
 ) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Entity id -> (name -> value) for each entity of one fs_get_batch call, and whether every
-    value was readable (else the unreadable ones are :class:`Unreadable`: see :func:`corrupt`)."""
-    flat = [value for values in raw for value in values]
-    rows, readable = decode_rows(names, flat, len(raw))
+    """Entity id -> (name -> value) for each entity of one fs_get_batch call (the server time,
+    then the stored fields of each entity), and whether every value was readable (else the
+    unreadable ones are :class:`Unreadable`: see :func:`corrupt`). Expired fields are dropped."""
+    now, live = raw[0], codec.live
+    flat = [live(field, now) for fields in raw[1:] for field in fields]
+    rows, readable = decode_rows(names, flat, len(raw) - 1)
     return dict(zip(entity_ids, rows)), readable
 
 
@@ -323,63 +436,52 @@ def check_name(name: object) -> str:
 
 
 def lineage(keys: EntityKeys, name: str, limit: int) -> Call:
-    """fs_lineage: the newest ``limit`` history records of one feature."""
+    """fs_lineage: the newest ``limit`` versions of one feature."""
     check_name(name)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= limits.MAX_VERSIONS:
         raise ValidationError(name, "limit", f"limit is an integer from 1 to {limits.MAX_VERSIONS}, got {limit!r}")
-    return Call("fs_lineage", (keys.values, keys.expiry, keys.history), (name, limit), readonly=True)
+    return Call("fs_lineage", tuple(keys), (name, limit), readonly=True)
 
 
-_RECORD_HEAD = struct.Struct("<IdddI")
-
-
-def decode_record(record: bytes) -> tuple[dict[str, Any], bytes]:
-    """One history record: its fields (version, timestamp, ...) and its encoded value.
-
-    Layout (docs/storage_format.md): uint32 n | float64 version | float64 time_ms | float64
-    expires_ms (-1: none) | uint32 w | write id (w bytes) | msgpack meta map | value;
-    n counts the bytes after itself up to the end of meta.
-    """
-    size, version, at_ms, expires_ms, id_length = _RECORD_HEAD.unpack_from(record)
-    end = 4 + size
-    if not _RECORD_HEAD.size + id_length <= end < len(record) or not math.isfinite(version + at_ms + expires_ms):
-        raise ValueError("the record's lengths or numbers do not fit")
-    meta = codec.unpack(record[_RECORD_HEAD.size + id_length : end])
-    fields: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
-    fields.setdefault("source", None)
-    fields.update(
-        version=int(version),
-        timestamp=at_ms / 1000.0,
-        write_id=record[_RECORD_HEAD.size : _RECORD_HEAD.size + id_length].decode(errors="replace"),
-        expires_at=None if expires_ms < 0 else expires_ms / 1000.0,
-    )
-    return fields, record[end:]
+def _seconds(ms: int) -> float | None:
+    return None if ms <= 0 else ms / 1000.0
 
 
 def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
-    """The lineage dict of the public API: versions newest first, each with its value."""
-    current, now_ms, current_expiry = raw[:3]
+    """The lineage dict of the public API: versions newest first, each with its value, event
+    time, write time and the lineage fields of its write."""
+    top, current, now_ms = (int(v) for v in raw[:3])
     versions = []
+    expiry = None
     try:
-        for record in raw[3:]:
-            fields, value = decode_record(record)
-            expires_at = fields["expires_at"]
+        for version, event, expires, written, write_id, meta, value in raw[3:]:
+            fields = codec.unpack(meta) if meta else {}
+            fields = dict(fields) if isinstance(fields, dict) else {}
+            own = fields.pop("features", None)
+            if isinstance(own, dict) and isinstance(own.get(name), dict):
+                fields.update(own[name])
             entry = {
-                "version": fields.pop("version"),
+                "version": int(version),
                 "value": codec.decode_value(value),
-                "timestamp": fields.pop("timestamp"),
-                "source": fields.pop("source"),
+                "timestamp": _seconds(int(written)),
+                "event_time": event / 1000.0,
+                "source": fields.pop("source", None),
+                "write_id": write_id.decode(errors="replace") if write_id else None,
+                "expires_at": _seconds(int(expires)),
+                "expired": 0 < int(expires) <= now_ms,
+                "current": int(version) == current,
                 **{str(key): field for key, field in fields.items()},
-                "expired": expires_at is not None and expires_at * 1000 <= now_ms,
             }
+            if entry["current"]:
+                expiry = entry["expires_at"]
             versions.append(entry)
-        expiry = int(current_expiry) / 1000.0 if current_expiry else None
     except (ValueError, TypeError, OverflowError, struct.error) as exc:
         raise CorruptValue(entity_id, name, f"a history record is unreadable: {exc}", "record") from None
     return {
         "entity_id": entity_id,
         "feature": name,
-        "current_version": int(current),
+        "current_version": current or top,
+        "latest_version": top,
         "expires_at": expiry,
         "versions": versions,
     }
@@ -391,12 +493,8 @@ def rollback(
     """fs_rollback of ``name`` to ``version``, appended as a new version."""
     check_name(name)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= limits.VERSION:
-        raise ValidationError(name, "version", f"versions are integers >= 1, got {version!r}")
-    args = (
-        name, version, write_id, policy.max_versions, policy.dedup_window_ms,
-        policy.scalar_ttl_ms, policy.embedding_ttl_ms, meta,
-    )
-    return Call("fs_rollback", tuple(keys), args)
+        raise ValidationError(name, "version", f"versions are integers from 1 to {limits.VERSION}, got {version!r}")
+    return Call("fs_rollback", tuple(keys), (policy.pack_options(id=_check_write_id(write_id)), meta, name, version))
 
 
 def decode_rollback(raw: int | list[int]) -> int:

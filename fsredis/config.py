@@ -13,6 +13,7 @@ from fsredis.keys import check_namespace
 
 ENV_PREFIX = "FSREDIS_"
 TRANSPORTS = ("fcall", "evalsha")
+READ_PATHS = ("direct", "function")
 
 
 @dataclass
@@ -52,9 +53,10 @@ class FeatureStoreConfig:
     embedding_ttl: float | None = 86400
     """Seconds an embedding lives after its write; None: no expiry."""
     enable_versioning: bool = True
-    """Keep a history record per write (lineage, rollback). Version numbers count either way."""
+    """Keep older versions and a record per write (lineage, rollback). Version numbers count
+    either way."""
     max_versions: int = 10
-    """History records kept per (entity, feature), newest first."""
+    """Versions kept per (entity, feature), the current one included; older ones are dropped."""
     enable_monitoring: bool = True
     """Count calls, errors, latencies and hit rate in-process (``get_performance_metrics``)."""
     embedding_dtype: str = "float32"
@@ -69,6 +71,11 @@ class FeatureStoreConfig:
 
     transport: str = "fcall"
     """``fcall`` (Redis Functions, FCALL/FCALL_RO) or ``evalsha`` (scripts, EVALSHA/EVALSHA_RO)."""
+    read_path: str = "direct"
+    """How ``get_features`` reads named features of one entity: ``direct``, one plain ``HMGET``
+    whose expired values the client drops against an upper bound of the server's clock
+    (fsredis/clock.py), or ``function``, ``fs_get`` checking expiry inside Redis. A cluster, and
+    reads of every feature (no names), always use ``function``."""
     dedup_window: float = 300.0
     """Seconds during which a write id is remembered, so a retried write is not applied twice."""
     retries: int = 3
@@ -96,6 +103,8 @@ class FeatureStoreConfig:
         self._settle_tls()
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
+        if self.read_path not in READ_PATHS:
+            raise ValueError(f"read_path must be one of {READ_PATHS}, not {self.read_path!r}")
         if self.embedding_dtype not in ("float32", "float16"):
             raise ValueError(f"embedding_dtype must be 'float32' or 'float16', not {self.embedding_dtype!r}")
         if not isinstance(self.max_versions, int) or not 1 <= self.max_versions <= limits.MAX_VERSIONS:

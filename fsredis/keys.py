@@ -1,19 +1,20 @@
 """Every key name fsredis uses, and the rule that keeps an entity in one slot.
 
-An entity ``product:123`` (entity type ``product``, id ``123``) in namespace ``fs`` owns four
-keys::
+An entity ``product:123`` (entity type ``product``, id ``123``) in namespace ``fs`` owns one
+key, a hash (storage format 2)::
 
-    fs:product:{123}:v   hash: feature -> encoded value
-    fs:product:{123}:x   hash: feature -> expiry (ms since the epoch), for features with a TTL
-    fs:product:{123}:h   hash: feature -> version counter, "feature#N" -> history record N
-    fs:product:{123}:w   sorted set: recently applied write ids (retry protection)
+    fs:product:{123}:e   feature -> head (expiry, event time, version) + value;
+                         "feature#" -> older versions; "#<n>" -> record of write n;
+                         "#" -> entity header; "#w" -> recently applied write ids
 
-The entity type is optional (``123`` alone owns ``fs:{123}:v`` ...) and names the feature group
-whose registered definitions the Lua write enforces, so ``product:123`` and ``user:123`` never
-share keys. The id is the hash tag (the part in braces), so on Redis Cluster all four keys hash
-to the same slot and one Lua call may touch them together; it is also why an id may not contain
-braces. The schema registry of a namespace lives in ``<ns>:{registry}`` (see
-:func:`registry_keys`). ``docs/storage_format.md`` describes the values and records.
+One key, so an entity is never half there: on Redis Cluster a slot migration finds all of it on
+one node or the other, and a single read is one ``HMGET``. The entity type is optional (``123``
+alone owns ``fs:{123}:e``) and names the feature group whose registered definitions the Lua write
+enforces, so ``product:123`` and ``user:123`` never share a key. The id is the hash tag (the
+part in braces), so every key of one Lua call about one entity shares its slot; it is also why
+an id may not contain braces. The schema registry of a namespace lives in ``<ns>:{registry}``
+(see :func:`registry_keys`). ``docs/storage_format.md`` describes the fields; format 1 used four
+keys per entity (:func:`v1_keys`, read by ``fsredis migrate``).
 """
 
 from __future__ import annotations
@@ -34,17 +35,23 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,64}(?::[A-Za-z0-9_.\-]{1,64})*")
 
 
 class EntityKeys(NamedTuple):
-    """The keys of one entity, in the order the Lua commands take them."""
+    """The key of one entity (a tuple, as the Lua commands take their keys)."""
+
+    entity: str
+
+    @property
+    def slot(self) -> int:
+        """The cluster slot of the entity."""
+        return key_slot(self.entity.encode())
+
+
+class V1Keys(NamedTuple):
+    """The four keys of an entity in storage format 1 (before fsredis 0.2), for ``fs_migrate``."""
 
     values: str
     expiry: str
     history: str
     writes: str
-
-    @property
-    def slot(self) -> int:
-        """The cluster slot of every key of this entity."""
-        return key_slot(self.values.encode())
 
 
 def check_namespace(namespace: str) -> str:
@@ -112,8 +119,29 @@ def check_entity_id(entity_id: object) -> str:
     return entity_id  # type: ignore[return-value]
 
 
-def entity_keys(namespace: str, entity_id: object) -> EntityKeys:
-    """The four keys of ``entity_id`` (validated) under ``namespace``."""
+def _base(namespace: str, entity_id: object) -> str:
     group, ident = split_entity(entity_id)
-    base = f"{namespace}:{group}:{{{ident}}}:" if group else f"{namespace}:{{{ident}}}:"
-    return EntityKeys(base + "v", base + "x", base + "h", base + "w")
+    return f"{namespace}:{group}:{{{ident}}}:" if group else f"{namespace}:{{{ident}}}:"
+
+
+def entity_keys(namespace: str, entity_id: object) -> EntityKeys:
+    """The key of ``entity_id`` (validated) under ``namespace``: ``<ns>:[<type>:]{<id>}:e``."""
+    return EntityKeys(_base(namespace, entity_id) + "e")
+
+
+def v1_keys(namespace: str, entity_id: object) -> V1Keys:
+    """The format-1 keys of ``entity_id``: ``<base>v``, ``x``, ``h``, ``w``."""
+    base = _base(namespace, entity_id)
+    return V1Keys(base + "v", base + "x", base + "h", base + "w")
+
+
+def entity_of(key: str, namespace: str) -> str | None:
+    """The entity id whose key (format 2 ``…:e`` or format 1 ``…:v``) is ``key``, or None."""
+    prefix = namespace + ":"
+    if not key.startswith(prefix) or key[-2:] not in (":e", ":v") or not key.endswith("}" + key[-2:]):
+        return None
+    group, _, tagged = key[len(prefix) : -2].rpartition(":")
+    if not (tagged.startswith("{") and tagged.endswith("}")):
+        return None
+    ident = tagged[1:-1]
+    return f"{group}:{ident}" if group else ident

@@ -198,7 +198,7 @@ def lua_root() -> Traversable:
     """The ``lua/`` folder: beside the package in a source checkout, else installed as
     ``fsredis.lua`` (the checkout wins, so it never runs another installation's Lua)."""
     checkout = Path(__file__).resolve().parent.parent / "lua"
-    if (checkout / "write_features.lua").is_file():
+    if (checkout / "fs_write.lua").is_file():
         return checkout
     return resources.files("fsredis.lua")
 

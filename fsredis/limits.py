@@ -8,7 +8,8 @@ from __future__ import annotations
 TTL_MS = 3_153_600_000_000
 """Longest TTL: 100 years (365-day years), in ms. -1 means the value never expires."""
 MAX_VERSIONS = 10_000
-"""Most history records kept per (entity, feature); also the most a lineage read returns."""
+"""Most versions kept per (entity, feature), the current one included; also the most a lineage
+read returns."""
 WINDOW_MS = 604_800_000
 """Longest dedup window for write ids: 7 days, in ms."""
 VALUE_BYTES = 536_870_912
@@ -20,8 +21,10 @@ WRITE_ID_BYTES = 256
 NAMES = 10_000
 """Most feature names in one call (a write, a read, a delete)."""
 ENTITIES = 10_000
-"""Most entities in one fs_get_batch call (the client sends 500 a call)."""
-VERSION = 2**53 - 1
-"""Largest version number."""
+"""Most entities in one fs_get_batch or fs_write_batch call (the client sends 500 a call)."""
+VERSION = 2**47 - 1
+"""Largest version number (stored as int48), and the largest sequence number of an entity's writes."""
+TIME_MS = 2**47 - 1
+"""Farthest event time from the epoch, in ms (about 4,459 years either way)."""
 DEPTH = 4
 """Deepest nesting of lists and maps in a lineage map."""

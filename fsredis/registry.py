@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fsredis import commands, schema
+from fsredis import codec, commands, schema
 from fsredis.commands import Call, Command, KeyScan, Operation
 from fsredis.config import FeatureStoreConfig
 from fsredis.errors import NotFound, RegistryConflict, SchemaError, ValidationError
@@ -205,13 +205,15 @@ class RegistryOperations:
         raise RegistryConflict(f"the registry kept changing during {REGISTRY_ATTEMPTS} attempts; try again")
 
     def _with_data(self, changes: list[Change]) -> Operation:
-        """The changes whose feature has a version counter in some entity of its type."""
+        """The changes whose feature has a value or older versions in some entity of its type."""
         used = []
         for change in changes:
-            pattern = f"{self.config.namespace}:{check_group(change.group)}:{{*}}:h"
+            pattern = f"{self.config.namespace}:{check_group(change.group)}:{{*}}:e"
             keys = yield from self._plain(KeyScan(pattern))
-            for i in range(0, len(keys), 1000):
-                found = yield from self._plain([("HEXISTS", key, change.feature) for key in keys[i : i + 1000]])
+            for i in range(0, len(keys), 500):
+                found = yield from self._plain([
+                    ("HEXISTS", key, field) for key in keys[i : i + 500] for field in (change.feature, change.feature + "#")
+                ])
                 if any(r == 1 for r in found):
                     used.append(change)
                     break
@@ -235,20 +237,22 @@ class RegistryOperations:
                 continue
             definition = FeatureDefinition.from_dict(change.feature, change.after)
             prefix = f"{self.config.namespace}:{check_group(change.group)}:"
-            keys = yield from self._plain(KeyScan(prefix + "{*}:v", sample))  # the first `sample` found
+            keys = yield from self._plain(KeyScan(prefix + "{*}:e", sample))  # the first `sample` found
             count, example = 0, ""
             for start in range(0, len(keys), VIOLATION_CHUNK):
                 chunk = [key.decode(errors="replace") for key in keys[start : start + VIOLATION_CHUNK]]
                 ids = [change.group + ":" + key[len(prefix) + 1 : -3] for key in chunk]
-                entities = [EntityKeys(k, k[:-1] + "x", k[:-1] + "h", k[:-1] + "w") for k in chunk]
+                entities = [EntityKeys(k) for k in chunk]
                 groups = commands.batch_groups(ids, entities, self.config.cluster)
                 replies = yield from self._send_many([commands.get_batch(k, [change.feature]) for _, k in groups])
                 for (group_ids, _), reply in zip(groups, replies):
                     if isinstance(reply, Exception):
                         raise reply
-                    for entity_id, (raw,) in zip(group_ids, reply):
+                    for entity_id, (field,) in zip(group_ids, reply[1:]):
+                        raw = codec.live(field, reply[0])
                         if raw is None:
                             continue
+                        raw = bytes(raw)
                         try:
                             definition.validate_encoded(raw)
                         except (ValidationError, ValueError, IndexError) as exc:  # unreadable counts too

@@ -45,24 +45,27 @@ def test_fcall_on_the_documented_key_format(server, namespace) -> None:
     with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
         store.write_features("product-9", {"price": 12.5, "category": "books", "vec": np.ones(2)}, source="cli-test")
         store.write_features("product-9", {"price": 14.0})
-    v, x = f"{namespace}:{{product-9}}:v", f"{namespace}:{{product-9}}:x"
-    h = f"{namespace}:{{product-9}}:h"
-    out = raw_cli(server, "FCALL_RO", "fs_get", "2", v, x, "category", "nope").split(b"\n")
+    e = f"{namespace}:{{product-9}}:e"
+    out = raw_cli(server, "FCALL_RO", "fs_get", "1", e, "category", "nope").split(b"\n")
     assert msgpack.unpackb(out[0]) == "books" and out[1] == b""
-    out = raw_cli(server, "FCALL", "fs_get", "2", v, x, "price")
+    out = raw_cli(server, "FCALL", "fs_get", "1", e, "price")
     assert msgpack.unpackb(out.rstrip(b"\n")) == 14.0
-    listing = run_cli(server, "FCALL_RO", "fs_lineage", "3", v, x, h, "price", "10")
-    assert listing.startswith(b"1) (integer) 2\n")  # current version
+    listing = run_cli(server, "FCALL_RO", "fs_lineage", "1", e, "price", "10")
+    assert listing.startswith(b"1) (integer) 2\n2) (integer) 2\n")  # latest and current version
     assert b"cli-test" in listing  # lineage of version 1
-    batch = run_cli(server, "FCALL_RO", "fs_get_batch", "2", v, x, "category")
+    batch = run_cli(server, "FCALL_RO", "fs_get_batch", "1", e, "category")
     assert b"\\xa5books" in batch
 
 
+def _options(**extra) -> bytes:
+    return msgpack.packb({"id": "w1", "max_versions": 5, "dedup_ms": 1000, "max_bytes": 1000, **extra})
+
+
 def test_cli_writes_obey_the_same_rules(server, namespace) -> None:
-    keys = [f"{namespace}:{{e}}:{suffix}" for suffix in "vxhw"]
+    key = f"{namespace}:{{e}}:e"
     result = subprocess.run(
-        [cli_for(server), "-p", str(server.port), "FCALL", "fs_write", "4", *keys, "w1", "5", "0", "1000", "",
-         "ok", msgpack.packb(1).decode(), "-1", "bad", "", "-1"],
+        [cli_for(server).encode(), b"-p", str(server.port).encode(), b"FCALL", b"fs_write", b"1", key.encode(),
+         _options(), b"", b"ok", msgpack.packb(1), b"bad", b""],
         capture_output=True, timeout=30,
     )
     assert b"FSVALIDATION feature=bad rule=encoding" in result.stdout + result.stderr
@@ -71,10 +74,10 @@ def test_cli_writes_obey_the_same_rules(server, namespace) -> None:
 
 
 def test_lua_rules_for_values_written_without_the_client(server, namespace) -> None:
-    keys = [f"{namespace}:{{e}}:{suffix}" for suffix in "vxhw"]
+    key = f"{namespace}:{{e}}:e"
     with server.client() as client:
-        def write(name: str, value: bytes, ttl: int = -1):
-            return client.fcall("fs_write", 4, *keys, "w-" + name, 5, 0, 1000, b"\x80", name, value, ttl)
+        def write(name: str, value: bytes, **options):
+            return client.fcall("fs_write", 1, key, _options(id="w-" + name, **options), b"\x80", name, value)
 
         for name, value, rule in [
             ("nan", msgpack.packb(float("nan")), "finite"),
@@ -88,12 +91,16 @@ def test_lua_rules_for_values_written_without_the_client(server, namespace) -> N
             with pytest.raises(Exception, match=f"FSVALIDATION feature={name} rule={rule}"):
                 write(name, value)
         with pytest.raises(Exception, match="rule=ttl"):
-            write("zero_ttl", msgpack.packb(1), 0)
+            write("zero_ttl", msgpack.packb(1), ttl={"zero_ttl": 0})
         with pytest.raises(Exception, match="FSARG"):
-            client.fcall("fs_write", 4, *keys, "", 5, 0, 1000, b"\x80", "a", msgpack.packb(1), -1)
+            write("a", msgpack.packb(1), ttl=0)
         with pytest.raises(Exception, match="FSARG"):
-            client.fcall("fs_write", 4, *keys, "w", 5, 0, 1000, b"not msgpack", "a", msgpack.packb(1), -1)
-        assert client.exists(*keys) == 0
+            client.fcall("fs_write", 1, key, _options(id=""), b"\x80", "a", msgpack.packb(1))
+        with pytest.raises(Exception, match="FSARG"):
+            client.fcall("fs_write", 1, key, _options(), b"not msgpack", "a", msgpack.packb(1))
+        with pytest.raises(Exception, match="FSARG"):
+            client.fcall("fs_write", 1, key, _options(colour="red"), b"\x80", "a", msgpack.packb(1))
+        assert client.exists(key) == 0
 
 
 def test_fsredis_load_functions_and_info(server, namespace, capsys) -> None:

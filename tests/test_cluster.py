@@ -28,7 +28,7 @@ def _nodes_of(local_cluster, namespace, ids) -> set[int]:
     with local_cluster.nodes[0].client() as client:
         ranges = client.cluster("slots")
     for entity_id in ids:
-        slot = key_slot(entity_keys(namespace, entity_id).values.encode())
+        slot = key_slot(entity_keys(namespace, entity_id).entity.encode())
         for start, end, primary, *_ in ranges:
             if start <= slot <= end:
                 owners.add(primary[1])

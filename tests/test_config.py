@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
 from fsredis import FeatureStoreConfig, LibraryError, NotFound, ValidationError, commands
 from fsredis.commands import Policy
 from fsredis.errors import StoreUnavailable, from_reply, translate
-from fsredis.keys import check_entity_id, entity_keys
+from fsredis.keys import check_entity_id, entity_keys, entity_of, v1_keys
 
 
 def test_from_env_reads_prefixed_variables() -> None:
@@ -56,10 +57,16 @@ def test_redis_options() -> None:
 
 def test_entity_keys_share_one_hash_tag() -> None:
     keys = entity_keys("fs", "product-123")
-    assert keys == ("fs:{product-123}:v", "fs:{product-123}:x", "fs:{product-123}:h", "fs:{product-123}:w")
+    assert keys == ("fs:{product-123}:e",)
+    assert entity_keys("fs", "product:123") == ("fs:product:{123}:e",)
+    old = v1_keys("fs", "product:123")
+    assert old == ("fs:product:{123}:v", "fs:product:{123}:x", "fs:product:{123}:h", "fs:product:{123}:w")
     from redis.crc import key_slot
 
-    assert {key_slot(k.encode()) for k in keys} == {keys.slot}
+    assert {key_slot(k.encode()) for k in (*entity_keys("fs", "product:123"), *old)} == {key_slot(b"{123}")}
+    assert entity_of("fs:product:{123}:e", "fs") == "product:123" == entity_of(old.values, "fs")
+    assert entity_of("fs:{123}:e", "fs") == "123"
+    assert entity_of("fs:{registry}", "fs") is None and entity_of("other:{1}:e", "fs") is None
     assert check_entity_id("a" * 256) == "a" * 256
 
 
@@ -83,18 +90,22 @@ def test_write_call_layout() -> None:
     import numpy as np
 
     call = commands.write(entity_keys("fs", "e"), {"a": 1, "v": np.ones(2), "b": 2}, policy,
-                          write_id="w", ttl={"b": 0.5}, meta=b"\x80")
+                          write_id="w", ttl={"b": 0.5}, meta=b"\x80", event_time=12.5)
     assert call.function == "fs_write" and not call.readonly
     assert call.keys == tuple(entity_keys("fs", "e"))
-    assert call.args[:5] == ("w", 4, 300_000, 4 * 1024 * 1024, b"\x80")
-    assert call.args[5::3] == ("a", "v", "b")
-    assert call.args[7::3] == ("d10000", "d-1", 500)  # "d": a default, which a registered TTL replaces
+    assert msgpack.unpackb(call.args[0]) == {
+        "id": "w", "event_time": 12_500, "max_versions": 4, "dedup_ms": 300_000, "max_bytes": 4 * 1024 * 1024,
+        "scalar_ttl": 10_000, "embedding_ttl": -1, "ttl": {"b": 500},  # defaults a registered TTL replaces
+    }
+    assert call.args[1] == b"\x80"
+    assert call.args[2::2] == ("a", "v", "b")
 
 
 def test_read_calls_are_read_only() -> None:
     keys = entity_keys("fs", "e")
     assert commands.get(keys, ["a"]).readonly
-    assert commands.get_batch([keys], ["a"]).keys == (keys.values, keys.expiry)
+    assert commands.get_batch([keys], ["a"]).keys == (keys.entity,)
+    assert commands.get_direct(keys, ["a"]).args == ("HMGET", keys.entity, "a")
     assert commands.lineage(keys, "a", 3).readonly
     assert not commands.delete(keys, None).readonly
 

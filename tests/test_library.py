@@ -99,10 +99,12 @@ def test_the_shipped_library() -> None:
 def test_every_lua_file_has_a_contract_header() -> None:
     root = Path(__file__).resolve().parent.parent / "lua"
     for path in sorted(root.glob("**/*.lua")):
-        code = parse(path.name, path.read_text()).code
+        parsed = parse(path.name, path.read_text())
+        code = parsed.code
         assert code.startswith("-- "), f"{path} should open with a comment saying what it does"
-        if path.parent == root and path.name != "version.lua":
+        if path.parent == root:
             assert "KEYS[" in code and "Returns" in code, f"{path} lacks its KEYS/ARGV/Returns contract"
+            assert parsed.function == path.stem, f"{path} registers {parsed.function}: name the file after it"
 
 
 @pytest.mark.skipif(not shutil.which("luacheck"), reason="luacheck is not installed (.ci/run installs lua-check)")

@@ -108,8 +108,8 @@ def test_entity_types_keep_their_own_keys_and_rules(registered, server, config) 
     assert store.get_features("1") == {"count": -6}
     assert store.get_features("product:1") == {}
     keys = {k.decode() for k in entity_keys_in(server, config.namespace)}
-    assert {entity_keys(config.namespace, "user:1").values, entity_keys(config.namespace, "1").values} <= keys
-    assert f"{config.namespace}:user:{{1}}:v" in keys
+    assert {entity_keys(config.namespace, "user:1").entity, entity_keys(config.namespace, "1").entity} <= keys
+    assert f"{config.namespace}:user:{{1}}:e" in keys
 
 
 def test_registered_ttl_replaces_the_default_but_not_the_call(store) -> None:
@@ -251,14 +251,14 @@ def test_apply_and_diff_a_registry_file(server, namespace) -> None:
 def test_redis_cli_writes_are_checked_too(server, namespace) -> None:
     with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
         store.register_features("product", DEFINITIONS)
-    keys = [f"{namespace}:product:{{7}}:{suffix}" for suffix in "vxhw"]
+    key = f"{namespace}:product:{{7}}:e"
 
     def quoted(arg: bytes) -> str:  # redis-cli reads "\xHH" escapes in double quotes from stdin
         return '"' + "".join(f"\\x{b:02x}" for b in arg) + '"'
 
     def fcall(name: str, value: bytes) -> bytes:
-        args = ["FCALL", "fs_write", "4", *keys, "w-" + name, "5", "0", "1000", '""',
-                "count", quoted(msgpack.packb(1)), "-1", name, quoted(value), "-1"]
+        options = msgpack.packb({"id": "w-" + name, "max_versions": 5, "max_bytes": 1000})
+        args = ["FCALL", "fs_write", "1", key, quoted(options), '""', "count", quoted(msgpack.packb(1)), name, quoted(value)]
         result = subprocess.run([cli_for(server), "-p", str(server.port)], input=" ".join(args).encode() + b"\n",
                                 capture_output=True, timeout=30)
         return result.stdout + result.stderr

@@ -7,6 +7,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -73,10 +74,9 @@ def python_verdict(definition: FeatureDefinition, raw: bytes) -> str | None:
 
 def lua_verdict(store: FeatureStore, group: str, name: str, raw: bytes) -> str | None:
     keys = entity_keys(store.config.namespace, f"{group}:{next(_ids)}")
+    options = msgpack.packb({"id": f"w{next(_ids)}", "max_versions": 0, "dedup_ms": 0, "max_bytes": 1 << 22})
     try:
-        store.redis.execute_command(
-            "FCALL", "fs_write", 4, *keys, f"w{next(_ids)}", 0, 0, 1 << 22, "", name, raw, -1
-        )
+        store.redis.execute_command("FCALL", "fs_write", 1, *keys, options, "", name, raw)
     except Exception as exc:  # a ResponseError carrying FSVALIDATION
         error = translate(exc)
         assert isinstance(error, ValidationError), error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import traceback
@@ -76,13 +77,18 @@ def test_a_refusal_inside_a_function_names_the_permission(locked_server) -> None
                                "+fcall_ro", "%R~fs:*")
     with FeatureStore(FeatureStoreConfig(redis_url=locked_server.url, password="s3cret")) as ops:
         ops.write_features("e1", {"a": 1})
-    with FeatureStore(FeatureStoreConfig(redis_url=locked_server.url, username="reader", password="pw", retries=0)) as store:
+    reader = FeatureStoreConfig(redis_url=locked_server.url, username="reader", password="pw", retries=0)
+    with FeatureStore(dataclasses.replace(reader, read_path="function")) as store:
         with pytest.raises(PermissionDenied, match="inside the library function fs_get") as refused:
             store.get_features("e1", ["a"])
     assert not isinstance(refused.value, LibraryError) and "load-functions" not in str(refused.value)
     assert refused.value.function == "fs_get"
     # Valkey (and Redis 7.2+) name the command; Redis 7.0 does not say which (its ACL LOG does).
     assert refused.value.permission in ("command 'time'", "a command")
+    with FeatureStore(reader) as store:  # the direct read asks for TIME itself, at the top level
+        with pytest.raises(PermissionDenied, match="refused command 'time'") as refused:
+            store.get_features("e1", ["a"])
+    assert refused.value.function is None
 
 
 # -- the three users of deploy/users.acl ---------------------------------------------------------

@@ -28,7 +28,7 @@ def test_round_trip_of_every_type(store) -> None:
         "text_embedding": embedding,
         "small_embedding": np.arange(8, dtype=np.float16),
     }
-    assert store.write_features("product-1", features) is True
+    assert store.write_features("product-1", features)
     got = store.get_features("product-1", list(features))
     assert set(got) == set(features)
     for name in ("price", "stock", "big", "category", "in_stock", "discontinued_at", "launched", "sizes"):
@@ -137,12 +137,10 @@ def test_entity_keys_expire_with_the_last_feature(store, server, config) -> None
     store.write_features("e1", {"a": 1, "b": 2}, ttl={"a": 5, "b": 30})
     keys = entity_keys(config.namespace, "e1")
     with server.client() as client:
-        ttls = [client.pttl(k) for k in (keys.values, keys.expiry, keys.history)]
-        assert all(25_000 < t <= 30_000 for t in ttls), ttls
-        assert 0 < client.pttl(keys.writes) <= 300_000
+        assert 25_000 < client.pttl(keys.entity) <= 30_000
     store.write_features("e1", {"c": 3}, ttl=None)  # default_ttl 3600
     with server.client() as client:
-        assert 3_500_000 < client.pttl(keys.values) <= 3_600_000
+        assert 3_500_000 < client.pttl(keys.entity) <= 3_600_000
 
 
 def test_a_feature_without_ttl_keeps_the_entity(open_store, server, namespace) -> None:
@@ -153,8 +151,7 @@ def test_a_feature_without_ttl_keeps_the_entity(open_store, server, namespace) -
     store.write_features("e1", {"brief": 2}, ttl=0.1)
     keys = entity_keys(namespace, "e1")
     with server.client() as client:
-        assert client.pttl(keys.values) == -1
-        assert client.pttl(keys.history) == -1
+        assert client.pttl(keys.entity) == -1
 
 
 def test_fully_expired_entity_leaves_no_keys(store, server, config) -> None:
@@ -296,8 +293,8 @@ def test_delete_entity(store, server, config) -> None:
 
 
 def test_same_write_id_is_applied_once(store) -> None:
-    assert store.write_features("e1", {"x": 1}, write_id="retry-me") is True
-    assert store.write_features("e1", {"x": 2}, write_id="retry-me") is True
+    assert store.write_features("e1", {"x": 1}, write_id="retry-me")
+    assert store.write_features("e1", {"x": 2}, write_id="retry-me")
     assert store.get_features("e1", ["x"]) == {"x": 1}
     assert store.get_feature_lineage("e1", "x")["current_version"] == 1
     store.write_features("e2", {"x": 2}, write_id="retry-me")  # ids are per entity
@@ -323,7 +320,8 @@ def test_versioning_off_keeps_counting_without_history(open_store, server, names
     store.write_features("e1", {"x": 1})
     store.write_features("e1", {"x": 2})
     lineage = store.get_feature_lineage("e1", "x")
-    assert lineage["current_version"] == 2 and lineage["versions"] == []
+    assert lineage["current_version"] == 2
+    assert [(v["version"], v["value"], v["timestamp"]) for v in lineage["versions"]] == [(2, 2, None)]
     with pytest.raises(NotFound):
         store.rollback_feature("e1", "x", 1)
 
@@ -398,11 +396,14 @@ def test_lowering_max_versions_trims_older_records(open_store, server, namespace
         wide.write_features("e1", {"x": i, "y": i})
     narrow = open_store(config(3))
     narrow.write_features("e1", {"x": 8})
-    with server.client() as client:
-        fields = client.hkeys(entity_keys(namespace, "e1").history)
-    assert sorted(f for f in fields if f.startswith(b"x#")) == [b"x#7", b"x#8", b"x#9"]
-    assert len([f for f in fields if f.startswith(b"y#")]) == 8  # trimmed on its own next write
     assert [v["version"] for v in wide.get_feature_lineage("e1", "x")["versions"]] == [9, 8, 7]
+    assert len(wide.get_feature_lineage("e1", "y")["versions"]) == 8  # trimmed on its own next write
+    narrow.write_features("e1", {"y": 9})
+    assert [v["value"] for v in wide.get_feature_lineage("e1", "y")["versions"]] == [9, 7, 6]
+    with server.client() as client:
+        fields = client.hkeys(entity_keys(namespace, "e1").entity)
+    # Writes 1-8 wrote x and y, 9 wrote x, 10 y: the kept versions point at records 7 to 10 only.
+    assert sorted(int(f[1:]) for f in fields if f[1:].isdigit()) == [7, 8, 9, 10]
 
 
 def test_thousands_of_features_in_one_entity(store) -> None:

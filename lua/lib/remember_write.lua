@@ -1,11 +1,12 @@
--- remember_write(writes_key, write_id, now, window_ms): record an applied write id; forget ids
--- older than window_ms, keep at most the newest 1,000 per entity, and let the whole set expire
--- window_ms after the entity's last write. Nothing when window_ms is 0 (write-id checks off).
-local function remember_write(writes_key, write_id, now, window_ms)
-  if window_ms == 0 then return end
-  local rcall = redis.call
-  rcall('ZADD', writes_key, now, write_id)
-  rcall('ZREMRANGEBYSCORE', writes_key, '-inf', now - window_ms)
-  rcall('ZREMRANGEBYRANK', writes_key, 0, -1001)
-  rcall('PEXPIRE', writes_key, window_ms)
+-- remember_write(log, digest, now, window_ms) -> the write log (field "#w", see seen_write) with
+-- `digest` added at time `now` (ms), entries older than window_ms and all but the newest 1,000
+-- dropped. A log of another shape starts over. Entries are appended, so they are oldest first.
+local function remember_write(log, digest, now, window_ms)
+  if not log or #log % 22 ~= 0 then log = '' end
+  local n = #log / 22
+  local first = math.max(1, n - 998)  -- keep at most 999 old ones
+  while first <= n and struct.unpack('<i6', log, (first - 1) * 22 + 17) <= now - window_ms do
+    first = first + 1
+  end
+  return string.sub(log, (first - 1) * 22 + 1) .. digest .. struct.pack('<i6', now)
 end

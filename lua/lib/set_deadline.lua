@@ -1,12 +1,27 @@
--- set_deadline(k, now, latest): make the values, expiry and history keys expire at `latest` (ms
--- since the epoch), or never when `latest` is nil, and keep the write-id set from outliving them.
--- k = {values, expiry, history, writes}.
-local function set_deadline(k, now, latest)
+-- set_deadline(key, seq, heads, now) -> nothing: from `heads` (every current value of the
+-- entity, taken apart as read_head does), write the entity header "#" (sequence number `seq`,
+-- count of values without expiry, earliest expiry) and make the key expire with its last live
+-- value, or never while one has no expiry. An entity with no live value is deleted.
+local function set_deadline(key, seq, heads, now)
   local rcall = redis.call
-  if latest == nil then
-    for i = 1, 3 do rcall('PERSIST', k[i]) end
+  local untimed, earliest, latest = 0, 0, 0
+  for _, head in ipairs(heads) do
+    local x = head.x
+    if x == 0 then
+      untimed = untimed + 1
+    elseif x > now then
+      if earliest == 0 or x < earliest then earliest = x end
+      if x > latest then latest = x end
+    end
+  end
+  if untimed == 0 and latest == 0 then
+    rcall('DEL', key)
     return
   end
-  for i = 1, 3 do rcall('PEXPIREAT', k[i], latest) end
-  if rcall('PTTL', k[4]) > latest - now then rcall('PEXPIREAT', k[4], latest) end
+  rcall('HSET', key, '#', struct.pack('<i6I4i6', seq, untimed, earliest))
+  if untimed > 0 then
+    rcall('PERSIST', key)
+  else
+    rcall('PEXPIREAT', key, latest)
+  end
 end

@@ -1,0 +1,72 @@
+--! function: fs_delete
+--! include: lib/fail.lua
+--! include: lib/parse_entity_key.lua
+--! include: lib/parse_names.lua
+--! include: lib/hmget_many.lua
+--! include: lib/now_ms.lua
+--! include: lib/adjust_refs.lua
+--! include: lib/scan_heads.lua
+--! include: lib/set_deadline.lua
+-- Delete features of one entity — value, history and version counter — or the whole entity. A
+-- deleted feature written again starts over at version 1. Records no kept version points at
+-- any more are deleted with them.
+--
+-- Parse, then apply: the key and names are checked before the first write.
+--
+-- KEYS[1]  entity hash  <ns>:[<type>:]{<id>}:e
+-- ARGV     feature names (no '#', at most 10,000); none deletes the entity
+-- Returns the number of features that existed (had a value or a history) and were deleted.
+-- Errors: FSARG (malformed key or names)
+if #KEYS ~= 1 then fail('FSARG', 'fs_delete takes one key, the entity hash') end
+local key = parse_entity_key(KEYS[1], true)
+parse_names(ARGV, 1, 'fs_delete')
+local rcall = redis.call
+if #ARGV == 0 then
+  local names, count = {}, 0
+  for _, field in ipairs(rcall('HKEYS', key)) do
+    local name = string.match(field, '^([^#]+)#?$')  -- "price" and "price#": the feature price
+    if name and not names[name] then
+      names[name] = true
+      count = count + 1
+    end
+  end
+  rcall('DEL', key)
+  return count
+end
+local fields = {}
+for i, name in ipairs(ARGV) do
+  fields[2 * i - 1] = name
+  fields[2 * i] = name .. '#'
+end
+local got = hmget_many(key, fields)
+
+-- Everything is checked: from here on, apply.
+local deltas, count, gone = {}, 0, {}
+local function drop(seq)
+  if seq > 0 then deltas[seq] = (deltas[seq] or 0) - 1 end
+end
+for i = 1, #ARGV do
+  local cur, index = got[2 * i - 1], got[2 * i]
+  if (cur or index) and not gone[ARGV[i]] then
+    gone[ARGV[i]] = true
+    count = count + 1
+    if cur and #cur >= 25 then drop(select(4, struct.unpack('<i6i6i6i6', cur))) end
+    if index and #index >= 6 and (#index - 6) % 30 == 0 then
+      for pos = 7, #index, 30 do
+        local _, _, _, made, held = struct.unpack('<i6i6i6i6i6', index, pos)
+        drop(made)
+        drop(held)
+      end
+    end
+  end
+end
+if count == 0 then return 0 end
+local seq = 0
+local head = rcall('HGET', key, '#')
+if head and #head == 16 then seq = struct.unpack('<i6', head) end
+for i = 1, #fields, 1000 do rcall('HDEL', key, unpack(fields, i, math.min(i + 999, #fields))) end
+adjust_refs(key, deltas)
+local heads = {}
+for _, pair in ipairs(scan_heads(key, {})) do heads[#heads + 1] = pair[2] end
+set_deadline(key, seq, heads, now_ms())
+return count

@@ -1,0 +1,59 @@
+--! function: fs_rollback
+--! include: lib/fail.lua
+--! include: lib/limits.lua
+--! include: lib/now_ms.lua
+--! include: lib/parse_int.lua
+--! include: lib/parse_entity_key.lua
+--! include: lib/parse_options.lua
+--! include: lib/parse_meta.lua
+--! include: lib/check_name.lua
+--! include: lib/parse_features.lua
+--! include: lib/read_entity.lua
+--! include: lib/resolve_value.lua
+--! include: lib/seen_write.lua
+--! include: lib/apply_write.lua
+-- Roll one feature back to an earlier version: that version's value is written again as a new
+-- version (history is append-only), with meta {rolled_back_from = N} merged into the given meta,
+-- and becomes the current value (its event time is the server time, or the current value's if
+-- that is later). The value must pass the feature's registered rules, as any write (fs_write);
+-- its TTL is chosen as fs_write chooses it (options ttl, registered TTL, default by kind).
+--
+-- Parse, then apply, as fs_write: the old value is found and checked before the first write.
+--
+-- KEYS[1]  entity hash  <ns>:[<type>:]{<id>}:e
+-- ARGV[1]  options, as fs_write (id required; event_time is not taken)
+-- ARGV[2]  meta, as fs_write
+-- ARGV[3]  feature name
+-- ARGV[4]  version to restore, integer 1 to 2^47-1
+-- Returns the new version, or {0, current version} when the write id was already applied.
+-- Errors: FSARG (malformed call); FSCORRUPT feature=<name> rule=head|index|record (a stored field
+--         is unreadable); FSNOTFOUND feature=<name> rule=version (no such version) | rule=trimmed
+--         (no longer kept); FSVALIDATION feature=<name> rule=<rule> when the old value breaks
+--         today's definition
+if #KEYS ~= 1 then fail('FSARG', 'fs_rollback takes one key, the entity hash') end
+local key = parse_entity_key(KEYS[1], true)
+if #ARGV ~= 4 then fail('FSARG', 'fs_rollback takes 4 arguments, got ' .. #ARGV) end
+local o = parse_options(ARGV[1], true)
+if o.event_time ~= nil then fail('FSARG', 'fs_rollback takes no event_time: the restored value becomes current') end
+local meta = parse_meta(ARGV[2])
+local name = ARGV[3]
+check_name(name)
+local target = parse_int(ARGV[4], 'version', 1, LIMITS.version)
+local now = now_ms()
+local st = read_entity(key, {name}, now)
+local cur = st.cur[1]
+local top = math.max(st.counters[1], cur and cur.v or 0)
+if o.dedup_ms > 0 and seen_write(st.log, string.sub(redis.sha1hex(o.id), 1, 16)) then return {0, cur and cur.v or 0} end
+if target > top then
+  fail('FSNOTFOUND', 'feature=' .. name .. ' rule=version version ' .. target .. ' does not exist (the latest is ' .. top .. ')')
+end
+local value = resolve_value(key, name, cur, st.entries[1], target, {})
+if not value then
+  fail('FSNOTFOUND', 'feature=' .. name .. ' rule=trimmed version ' .. target .. ' is no longer kept')
+end
+local names, values, ttls = parse_features(key, {name, value}, 1, 1, o)
+meta['rolled_back_from'] = target
+
+-- Everything is checked: from here on, apply.
+o.event_time = math.max(now, cur and cur.e or now)
+return apply_write(key, st, names, values, ttls, o, cmsgpack.pack(meta), now)[1]

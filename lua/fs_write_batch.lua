@@ -1,0 +1,86 @@
+--! function: fs_write_batch
+--! include: lib/fail.lua
+--! include: lib/limits.lua
+--! include: lib/now_ms.lua
+--! include: lib/parse_int.lua
+--! include: lib/parse_entity_key.lua
+--! include: lib/parse_options.lua
+--! include: lib/parse_meta.lua
+--! include: lib/parse_write_id.lua
+--! include: lib/parse_features.lua
+--! include: lib/read_entity.lua
+--! include: lib/seen_write.lua
+--! include: lib/apply_write.lua
+--! include: lib/refused.lua
+-- Write many entities in one call, each as fs_write would: atomic per entity, each with its own
+-- write id and event time. An entity refused by a check (a value, a registered rule, a damaged
+-- stored field) is reported and left unchanged; the others are written. The call as a whole is
+-- not a transaction. The same entity may appear more than once (its writes apply in order).
+--
+-- Parse, then apply: every entity is checked before the first write.
+--
+-- KEYS[i]  entity hash of entity i  <ns>:[<type>:]{<id>}:e; at most 10,000. On a cluster all
+--          keys of a call share a slot.
+-- ARGV[1]  options shared by every entity, as fs_write (without id and event_time)
+-- ARGV[2]  meta shared by every entity, as fs_write
+-- ARGV[3..] one block per key, in KEYS order: write id, event time (integer ms, or "" for the
+--          server's time), n (1-10,000), then n name, value pairs
+-- Returns one reply per entity, in KEYS order: {1, versions...} as fs_write, {0} for a write id
+--         already applied, or the error reply of the check that refused it (FSVALIDATION,
+--         FSCORRUPT).
+-- Errors: FSARG for a malformed call (keys, options, meta, blocks): then nothing is written.
+if #KEYS < 1 or #KEYS > LIMITS.entities then fail('FSARG', 'fs_write_batch takes 1 to ' .. LIMITS.entities .. ' entity keys') end
+local o = parse_options(ARGV[1], false)
+if o.id ~= nil or o.event_time ~= nil then fail('FSARG', 'fs_write_batch takes write ids and event times per entity, not as options') end
+local _, meta = parse_meta(ARGV[2])
+local now = now_ms()
+local plans, pos = {}, 3
+for e = 1, #KEYS do
+  local key = parse_entity_key(KEYS[e], true)
+  if pos + 2 > #ARGV then fail('FSARG', 'the block of entity ' .. e .. ' is missing') end
+  local id = parse_write_id(ARGV[pos])
+  local event = nil
+  if ARGV[pos + 1] ~= '' then event = parse_int(ARGV[pos + 1], 'event time', -LIMITS.time_ms, LIMITS.time_ms) end
+  local count = parse_int(ARGV[pos + 2], 'feature count', 1, LIMITS.names)
+  if pos + 2 + 2 * count > #ARGV then fail('FSARG', 'the block of entity ' .. e .. ' is truncated') end
+  local plan = {key = key, id = id, event = event}
+  local ok, err = pcall(function()
+    plan.names, plan.values, plan.ttls = parse_features(key, ARGV, pos + 3, count, o)
+  end)
+  if not ok then plan.refused = refused(err, '^FSVALIDATION ') end
+  plans[e] = plan
+  pos = pos + 3 + 2 * count
+end
+if pos ~= #ARGV + 1 then fail('FSARG', 'fs_write_batch got more arguments than its blocks take') end
+local read = {}  -- key -> true once an entity was read and passed, or why it was refused
+for _, plan in ipairs(plans) do
+  if not plan.refused then
+    local earlier = read[plan.key]
+    if earlier == nil then
+      local ok, st = pcall(read_entity, plan.key, plan.names, now)
+      read[plan.key] = ok or refused(st, '^FSCORRUPT ')
+      if ok then plan.st = st end
+      earlier = read[plan.key]
+    end
+    if earlier ~= true then plan.refused = earlier end
+  end
+end
+
+-- Everything is checked: from here on, apply.
+local out = {}
+for e, plan in ipairs(plans) do
+  if plan.refused then
+    out[e] = {err = plan.refused}
+  else
+    local st = plan.st or read_entity(plan.key, plan.names, now)
+    o.id, o.event_time = plan.id, plan.event
+    if o.dedup_ms > 0 and seen_write(st.log, string.sub(redis.sha1hex(plan.id), 1, 16)) then
+      out[e] = {0}
+    else
+      local versions = apply_write(plan.key, st, plan.names, plan.values, plan.ttls, o, meta, now)
+      table.insert(versions, 1, 1)
+      out[e] = versions
+    end
+  end
+end
+return out

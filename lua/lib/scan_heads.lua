@@ -1,0 +1,21 @@
+--! include: lib/hmget_many.lua
+-- scan_heads(key, skip) -> {name, head} of every current value of the entity (fields without '#')
+-- whose name is not a key of `skip`, heads taken apart as read_head does ({x, e, v, s, raw});
+-- fields too short to be a current value are left out. Reads every field name (HKEYS): for the
+-- exact passes over an entity (an expired feature to move to history, a deadline to recompute).
+local function scan_heads(key, skip)
+  local names = {}
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if not string.find(field, '#', 1, true) and not skip[field] then names[#names + 1] = field end
+  end
+  local raws = hmget_many(key, names)
+  local out = {}
+  for i = 1, #names do
+    local raw = raws[i]
+    if raw and #raw >= 25 then
+      local x, e, v, s = struct.unpack('<i6i6i6i6', raw)
+      out[#out + 1] = {names[i], {x = x, e = e, v = v, s = s, raw = raw}}
+    end
+  end
+  return out
+end
