@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import struct
+from datetime import datetime
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
@@ -162,6 +165,10 @@ def event_ms(name: str, value: Any) -> int | None:
         if not math.isfinite(value):
             raise ValidationError(name, "event_time", f"an event time is finite, got {value!r}")
         ms = round(value * 1000)
+    elif not isinstance(value, (datetime, np.datetime64)):
+        raise ValidationError(
+            name, "event_time", f"an event time is a timezone-aware datetime or seconds since the epoch, not {type(value).__name__}"
+        )
     else:
         try:
             ms = codec.timestamp_micros(name, value) // 1000

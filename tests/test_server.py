@@ -71,6 +71,22 @@ async def put_registry(client, registry=DEFINITIONS, **extra):
     return response.status, await response.json()
 
 
+async def test_writes_take_an_event_time_and_report_versions(api) -> None:
+    first = await (await api.put("/v1/features/e:1", json={"features": {"a": 2}, "event_time": "2026-12-01T10:00:00Z",
+                                                             "write_id": "w-1"})).json()
+    assert first["versions"] == {"a": 1} and first["applied"] and first["history_only"] == []
+    late = await (await api.put("/v1/features/e:1", json={"features": {"a": 1}, "event_time": 1_700_000_000})).json()
+    assert late["versions"] == {"a": 2} and late["history_only"] == ["a"]
+    again = await (await api.put("/v1/features/e:1", json={"features": {"a": 3}, "write_id": "w-1"})).json()
+    assert again["applied"] is False and again["versions"] == {}
+    assert (await (await api.get("/v1/features/e:1")).json())["features"] == {"a": 2}
+    lineage = await (await api.get("/v1/lineage/e:1/a")).json()
+    assert [(v["version"], v["event_time"]) for v in lineage["versions"]] == [(2, 1_700_000_000.0), (1, 1_796_119_200.0)]
+    for bad in ("yesterday", "2026-12-01T10:00:00", [1]):
+        response = await api.put("/v1/features/e:1", json={"features": {"a": 1}, "event_time": bad})
+        assert response.status == 400, bad
+
+
 async def test_health_and_readiness(api) -> None:
     assert (await (await api.get("/healthz")).json())["status"] == "alive"
     body = await (await api.get("/readyz")).json()

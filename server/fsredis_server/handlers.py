@@ -23,7 +23,7 @@ from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, En
 from fsredis_server.metrics import CONTENT_TYPE
 from fsredis_server.openapi import spec
 from fsredis_server.state import METRICS, READINESS, REGISTRY, SETTINGS, STORE
-from fsredis_server.wire import field, flag, read_body, respond, to_features
+from fsredis_server.wire import event_time, field, flag, read_body, respond, to_features
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout
@@ -97,14 +97,18 @@ async def put_features(request: web.Request) -> web.Response:
     entity = request.match_info["entity"]
     body = await read_body(request)
     features = to_features(field(body, "features", dict), request.app[REGISTRY].definitions(entity))
-    await _redis(request, request.app[STORE].write_features(
+    result = await _redis(request, request.app[STORE].write_features(
         entity, features,
         ttl=field(body, "ttl", (int, float, dict), None),
         source=field(body, "source", str, None),
         write_id=field(body, "write_id", str, None),
         lineage=field(body, "lineage", dict, None),
+        event_time=event_time(field(body, "event_time", (int, float, str), None)),
     ))
-    return respond(request, {"entity_id": entity, "written": sorted(features)})
+    return respond(request, {
+        "entity_id": entity, "written": sorted(features), "applied": result.applied, "versions": result.versions,
+        "history_only": sorted(result.history_only),
+    })
 
 
 async def delete_features(request: web.Request) -> web.Response:

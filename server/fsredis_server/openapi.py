@@ -162,9 +162,17 @@ def spec() -> dict[str, Any]:
                 "WriteRequest": {"type": "object", "required": ["features"], "properties": {
                     "features": features, "ttl": {"description": "seconds, or {name: seconds}"},
                     "source": {"type": "string"}, "write_id": {"type": "string"},
-                    "lineage": {"type": "object"}}},
-                "Written": {"type": "object", "properties": {"entity_id": {"type": "string"},
-                                                             "written": {"type": "array", "items": {"type": "string"}}}},
+                    "lineage": {"type": "object"},
+                    "event_time": {"description": "when the values were true: seconds since the epoch, or an "
+                                   "ISO 8601 time with its offset; default the server's time. An older event "
+                                   "than the current value's goes to history only"}}},
+                "Written": {"type": "object", "properties": {
+                    "entity_id": {"type": "string"}, "written": {"type": "array", "items": {"type": "string"}},
+                    "applied": {"type": "boolean", "description": "false: this write_id was applied before"},
+                    "versions": {"type": "object", "additionalProperties": {"type": "integer"},
+                                 "description": "the version each feature got"},
+                    "history_only": {"type": "array", "items": {"type": "string"},
+                                     "description": "features whose event was older than their current value's"}}},
                 "Deleted": {"type": "object", "properties": {"entity_id": {"type": "string"},
                                                              "deleted": {"type": "integer"}}},
                 "BatchRequest": {"type": "object", "required": ["entity_ids"], "properties": {

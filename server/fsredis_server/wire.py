@@ -131,6 +131,20 @@ def field(body: Any, name: str, kind: type | tuple[type, ...], default: Any = ..
     return value
 
 
+def event_time(value: Any) -> Any:
+    """An event time from a body: seconds since the epoch, or an ISO 8601 / RFC 3339 time with
+    its offset (``2026-12-01T10:00:00Z``); None stays None (the server's time)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"'event_time' {value[:64]!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise BadRequest("'event_time' needs its offset from UTC (e.g. 2026-12-01T10:00:00Z)")
+    return moment
+
+
 def to_features(values: Any, definitions: Mapping[str, FeatureDefinition]) -> dict[str, Any]:
     """Feature values as they came over the wire, made into what the store takes: embeddings and
     timestamps by the registered definitions (bytes are embeddings in any case)."""
