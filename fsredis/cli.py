@@ -64,11 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     diff.add_argument("--exit-code", action="store_true", help="exit with 2 when there are changes")
     registry = add("registry", "Print the namespace's registry as YAML (a features.yaml to start from).")
     registry.add_argument("--history", type=int, default=0, metavar="N", help="also print the last N changes")
+    migrate = add("migrate", "Convert the namespace's entities from storage format 1 (fsredis 0.1) to format 2.")
+    migrate.add_argument("--dry-run", action="store_true", help="only count the entities still in format 1")
 
     args = parser.parse_args(argv)
     run = {
         "serve": serve_command, "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
-        "apply": apply_command, "diff": diff_command, "registry": registry_command,
+        "apply": apply_command, "diff": diff_command, "registry": registry_command, "migrate": migrate_command,
     }[args.command]
     try:
         return run(args)
@@ -256,6 +258,26 @@ def info_command(args: argparse.Namespace) -> int:
             print(f"memory:   {np.mean(sizes):.0f} bytes per entity on average over {len(sizes)} sampled "
                   f"(history included)")
     return 0
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    with FeatureStore(_config(args)) as fs:
+        def progress(done: int, total: int) -> None:
+            print(f"migrated {done}/{total} entities", file=sys.stderr, flush=True)
+
+        report = fs.migrate(dry_run=args.dry_run, progress=progress)
+        namespace = fs.config.namespace
+    if args.dry_run:
+        print(f"{report.entities} entities of namespace {namespace!r} are in storage format 1")
+        return 0
+    print(f"migrated {report.migrated} of {report.entities} entities ({report.features} features) "
+          f"of namespace {namespace!r} to storage format 2")
+    for key in report.conflicts:
+        print(f"left alone (it has format-2 data too): {key}", file=sys.stderr)
+    for key, why in report.errors.items():
+        print(f"left alone (unreadable format-1 data): {key}: {why}", file=sys.stderr)
+    return 1 if report.conflicts or report.errors else 0
 
 
 def _report_progress(feature: str, checked: int, total: int) -> None:

@@ -44,6 +44,7 @@ from fsredis.errors import (
 from fsredis.keys import entity_keys
 from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics
+from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
@@ -111,7 +112,7 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     return module.Redis(connection_pool=pool)
 
 
-class _Operations(RegistryOperations):
+class _Operations(RegistryOperations, MigrationOperations):
     """The public API, written once; ``_run`` is supplied by the sync or async executor."""
 
     def __init__(

@@ -1,0 +1,114 @@
+"""fsredis migrate: storage format 1 (four keys per entity) to format 2 (one hash)."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import msgpack
+import pytest
+
+from fsredis import FeatureStore, FeatureStoreConfig
+from fsredis.cli import main
+from fsredis.keys import entity_keys, v1_keys
+from tests.conftest import entity_keys_in
+
+
+def pack(value) -> bytes:
+    return msgpack.packb(value, use_bin_type=False)
+
+
+def v1_record(version: int, at_ms: int, expires_ms: int, write_id: str, meta: dict, value: bytes) -> bytes:
+    """A format-1 history record, as fsredis 0.1 wrote it (docs/storage_format.md of 0.1)."""
+    wid, packed = write_id.encode(), pack(meta)
+    return struct.pack("<IdddI", 28 + len(wid) + len(packed), version, at_ms, expires_ms, len(wid)) + wid + packed + value
+
+
+def write_v1(client, namespace: str, entity: str, now_ms: int) -> None:
+    """An entity as 0.1 left it: price at version 3 (1 trimmed, 2 and 3 kept), name at version 2
+    from a write shared with price, an expired feature with history, and remembered write ids."""
+    keys = v1_keys(namespace, entity)
+    hour = now_ms + 3_600_000
+    client.hset(keys.values, mapping={"price": pack(3.5), "name": pack("b"), "gone": pack(0), "#min": now_ms - 10})
+    client.hset(keys.expiry, mapping={"price": hour, "gone": now_ms - 10})
+    client.hset(keys.history, mapping={
+        "price": 3, "name": 2, "gone": 1, "#keep": 10,
+        "price#2": v1_record(2, now_ms - 3000, hour, "w2", {"source": "etl"}, pack(2.5)),
+        "price#3": v1_record(3, now_ms - 1000, hour, "w3", {"source": "etl", "run": 7}, pack(3.5)),
+        "name#1": v1_record(1, now_ms - 3000, -1, "w2", {"source": "etl"}, pack("a")),
+        "name#2": v1_record(2, now_ms - 1000, -1, "w3", {"source": "etl", "run": 7}, pack("b")),
+        "gone#1": v1_record(1, now_ms - 5000, now_ms - 10, "w0", {}, pack(0)),
+    })
+    client.zadd(keys.writes, {"w2": now_ms - 3000, "w3": now_ms - 1000})
+    client.pexpireat(keys.writes, now_ms + 300_000)
+
+
+def test_migrate_converts_values_history_and_write_ids(server, namespace, capsys) -> None:
+    with server.client() as client:
+        seconds, micros = client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        for entity in ("product:1", "product:2", "3"):
+            write_v1(client, namespace, entity, now_ms)
+    target = ["--redis-url", server.url, "--namespace", namespace]
+    assert main(["migrate", "--dry-run", *target]) == 0
+    assert "3 entities" in capsys.readouterr().out
+    assert main(["migrate", *target]) == 0
+    assert "migrated 3 of 3 entities (9 features)" in capsys.readouterr().out
+    assert [k.decode() for k in entity_keys_in(server, namespace)] == sorted(
+        entity_keys(namespace, e).entity for e in ("product:1", "product:2", "3"))
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        assert store.get_features("product:1") == {"price": 3.5, "name": "b"}
+        price = store.get_feature_lineage("product:1", "price")
+        assert price["current_version"] == 3 and price["latest_version"] == 3
+        assert [(v["version"], v["value"], v["source"], v.get("run")) for v in price["versions"]] == [
+            (3, 3.5, "etl", 7), (2, 2.5, "etl", None)]
+        assert price["versions"][1]["timestamp"] == price["versions"][1]["event_time"] == (now_ms - 3000) / 1000
+        assert 3_500 < price["expires_at"] - time.time() <= 3_600
+        name = store.get_feature_lineage("product:1", "name")
+        assert [(v["version"], v["value"], v["write_id"]) for v in name["versions"]] == [(2, "b", "w3"), (1, "a", "w2")]
+        gone = store.get_feature_lineage("product:1", "gone")
+        assert [(v["version"], v["value"], v["expired"]) for v in gone["versions"]] == [(1, 0, True)]
+        assert not store.write_features("product:1", {"price": 9.0}, write_id="w3").applied  # remembered
+        assert store.write_features("product:1", {"price": 9.0}).versions == {"price": 4}
+        assert store.rollback_feature("product:1", "price", 2) == 5
+        assert store.get_features("product:1", ["price"]) == {"price": 2.5}
+    assert main(["migrate", *target]) == 0  # nothing left to do
+    assert "migrated 0 of 0 entities" in capsys.readouterr().out
+
+
+def test_migrate_leaves_entities_written_since_alone_and_refuses_damage(server, namespace, capsys) -> None:
+    with server.client() as client:
+        seconds, _ = client.time()
+        write_v1(client, namespace, "e:1", seconds * 1000)
+        write_v1(client, namespace, "e:2", seconds * 1000)
+        client.hset(v1_keys(namespace, "e:2").history, "price#2", b"\x01\x02")  # a damaged record
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        store.write_features("e:1", {"price": 1.0})  # written in format 2 before the migration
+        before = {k: None for k in entity_keys_in(server, namespace)}
+        report = store.migrate()
+        assert (report.entities, report.migrated) == (2, 0)
+        assert report.conflicts == [entity_keys(namespace, "e:1").entity]
+        assert "rule=record" in report.errors[entity_keys(namespace, "e:2").entity]
+        assert {k: None for k in entity_keys_in(server, namespace)} == before  # nothing changed
+    assert main(["migrate", "--redis-url", server.url, "--namespace", namespace]) == 1
+    assert "left alone" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("versioning", [True, False])
+def test_an_entity_without_records_or_with_everything_expired(server, namespace, versioning) -> None:
+    with server.client() as client:
+        seconds, _ = client.time()
+        now_ms = seconds * 1000
+        keys = v1_keys(namespace, "e1")
+        client.hset(keys.values, mapping={"a": pack(1)})
+        client.hset(keys.history, mapping={"a": 4})  # versioning was off: a counter, no record
+        dead = v1_keys(namespace, "e2")
+        client.hset(dead.values, mapping={"a": pack(1)})
+        client.hset(dead.expiry, mapping={"a": now_ms - 1})
+        client.hset(dead.history, mapping={"a": 1})
+    config = FeatureStoreConfig(redis_url=server.url, namespace=namespace, enable_versioning=versioning)
+    with FeatureStore(config) as store:
+        assert store.migrate().migrated == 2
+        assert store.get_features("e1") == {"a": 1}
+        assert store.write_features("e1", {"a": 2}).versions == {"a": 5}
+        assert [k.decode() for k in entity_keys_in(server, namespace)] == [entity_keys(namespace, "e1").entity]
