@@ -5,9 +5,10 @@ versioned with its lineage, each feature expires on its own TTL, and any version
 back — for the Python clients and for operators at ``redis-cli FCALL`` alike.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from fsredis.client import AsyncFeatureStore, FeatureStore  # noqa: E402
+from fsredis.commands import WriteResult  # noqa: E402
 from fsredis.compute import Transform  # noqa: E402
 from fsredis.config import FeatureStoreConfig  # noqa: E402
 from fsredis.errors import (  # noqa: E402
@@ -15,6 +16,7 @@ from fsredis.errors import (  # noqa: E402
     BatchWriteError,
     CorruptValue,
     FeatureStoreError,
+    IngestError,
     LibraryError,
     MissingDependency,
     NotFound,
@@ -27,6 +29,8 @@ from fsredis.errors import (  # noqa: E402
     TransformError,
     ValidationError,
 )
+from fsredis.ingest import IngestProgress, IngestReport  # noqa: E402
+from fsredis.migrate import MigrationReport  # noqa: E402
 from fsredis.schema import FeatureDefinition, Registry  # noqa: E402
 
 __all__ = [
@@ -38,7 +42,11 @@ __all__ = [
     "FeatureStore",
     "FeatureStoreConfig",
     "FeatureStoreError",
+    "IngestError",
+    "IngestProgress",
+    "IngestReport",
     "LibraryError",
+    "MigrationReport",
     "MissingDependency",
     "NotFound",
     "PermissionDenied",
@@ -51,5 +59,6 @@ __all__ = [
     "Transform",
     "TransformError",
     "ValidationError",
+    "WriteResult",
     "__version__",
 ]

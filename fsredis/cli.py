@@ -64,6 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     diff.add_argument("--exit-code", action="store_true", help="exit with 2 when there are changes")
     registry = add("registry", "Print the namespace's registry as YAML (a features.yaml to start from).")
     registry.add_argument("--history", type=int, default=0, metavar="N", help="also print the last N changes")
+    ingest = add("ingest", "Load a Parquet or CSV file (or a directory of them) of feature rows.")
+    ingest.add_argument("file", help="a .parquet, .csv (or .csv.gz) file, or a directory of Parquet files")
+    ingest.add_argument("--entity-column", required=True, help="the column of entity ids")
+    ingest.add_argument("--type", dest="entity_type", help="entity type prefixed to each id (product -> product:<id>)")
+    ingest.add_argument("--event-time-column", help="the column of event times (timestamps or epoch seconds)")
+    ingest.add_argument("--features", help="comma-separated columns to load (default: every other column)")
+    ingest.add_argument("--source", help="lineage source and name of the load in write ids (default: the file path)")
+    ingest.add_argument("--reject-file", help="write refused rows here (NDJSON: row, entity_id, error)")
+    ingest.add_argument("--stop-on-error", action="store_true", help="stop at the first refused row (exit 1)")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
     migrate = add("migrate", "Convert the namespace's entities from storage format 1 (fsredis 0.1) to format 2.")
     migrate.add_argument("--dry-run", action="store_true", help="only count the entities still in format 1")
 
@@ -71,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {
         "serve": serve_command, "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
         "apply": apply_command, "diff": diff_command, "registry": registry_command, "migrate": migrate_command,
+        "ingest": ingest_command,
     }[args.command]
     try:
         return run(args)
@@ -258,6 +269,56 @@ def info_command(args: argparse.Namespace) -> int:
             print(f"memory:   {np.mean(sizes):.0f} bytes per entity on average over {len(sizes)} sampled "
                   f"(history included)")
     return 0
+
+
+def ingest_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    features = [name.strip() for name in args.features.split(",") if name.strip()] if args.features else None
+    with FeatureStore(_config(args)) as fs, _ingest_progress(not args.no_progress and sys.stderr.isatty()) as progress:
+        report = fs.ingest(
+            args.file, entity_column=args.entity_column, entity_type=args.entity_type,
+            event_time_column=args.event_time_column, features=features, source=args.source,
+            on_error="raise" if args.stop_on_error else "collect", reject_file=args.reject_file, progress=progress,
+        )
+    print(f"{report.rows} rows in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s, "
+          f"{report.features_per_second:,.0f} features/s): {report.written} written ({report.features} values, "
+          f"{report.history_only} older than the current value: history only), {report.already_applied} "
+          f"already applied, {report.empty} empty, {report.rejected} refused")
+    for row, entity, why in report.examples:
+        print(f"  refused row {row} ({entity}): {why}", file=sys.stderr)
+    if report.reject_file and report.rejected:
+        print(f"  all refused rows: {report.reject_file}", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _ingest_progress(bar: bool) -> Iterator[Any]:
+    """A progress callback for ingest: a rich progress bar (rows/s, ETA) on a terminal, else a
+    line on stderr every 100,000 rows."""
+    if not bar:
+        printed = [0]
+
+        def line(p: Any) -> None:
+            if p.rows - printed[0] >= 100_000:
+                printed[0] = p.rows
+                print(f"{p.rows:,} rows ({p.rows_per_second:,.0f}/s), {p.rejected} refused", file=sys.stderr, flush=True)
+
+        yield line
+        return
+    try:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    except ImportError:  # pragma: no cover - the [ingest] extra brings rich
+        yield None
+        return
+    columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} rows/s"),
+               TextColumn("{task.fields[rejected]} refused"), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar_view:
+        task = bar_view.add_task("ingest", total=None, rate="0", rejected=0)
+
+        def update(p: Any) -> None:
+            bar_view.update(task, completed=p.rows, total=p.total, rate=f"{p.rows_per_second:,.0f}", rejected=p.rejected)
+
+        yield update
 
 
 def migrate_command(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from fsredis.errors import (
 from fsredis.keys import entity_keys
 from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics
+from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
 from fsredis.transforms import product_transforms
@@ -58,7 +59,7 @@ DEADLINE_ENTITIES = 1000
 """A batch call's deadline is its timeout once per this many entities (started)."""
 _READS = frozenset({"get_features", "get_features_batch", "get_feature_lineage", "export_features", "health_check"})
 _WRITES = frozenset({
-    "write_features", "write_features_batch", "rollback_feature", "delete_features",
+    "write_features", "write_features_batch", "write_rows", "rollback_feature", "delete_features",
     "compute_and_store_features", "compute_and_store_features_batch",
 })
 
@@ -112,7 +113,7 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     return module.Redis(connection_pool=pool)
 
 
-class _Operations(RegistryOperations, MigrationOperations):
+class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
     """The public API, written once; ``_run`` is supplied by the sync or async executor."""
 
     def __init__(

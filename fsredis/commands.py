@@ -378,8 +378,8 @@ def get_batch(entity_keys: Iterable[EntityKeys], names: Sequence[str]) -> Call:
 
 
 def batch_groups(
-    ids: Sequence[str], keys: Sequence[EntityKeys], cluster: bool
-) -> list[tuple[list[str], list[EntityKeys]]]:
+    ids: Sequence[Any], keys: Sequence[EntityKeys], cluster: bool
+) -> list[tuple[list[Any], list[EntityKeys]]]:
     """Split a batch read into calls: chunks of BATCH_ENTITIES_PER_CALL entities; on a cluster,
     also one group per hash slot, since every key of one Lua call must share a slot."""
     step = BATCH_ENTITIES_PER_CALL

@@ -29,6 +29,7 @@ __all__ = [
     "StoreFull",
     "BatchWriteError",
     "BatchReadError",
+    "IngestError",
     "CorruptValue",
     "MissingDependency",
     "from_reply",
@@ -170,6 +171,15 @@ class BatchWriteError(FeatureStoreError):
             f"{len(errors)} of {len(errors) + len(written)} entities refused; "
             f"first: {first[0]}: {first[1]}"
         )
+
+
+class IngestError(FeatureStoreError):
+    """A load with ``on_error="raise"`` met a refused row; ``report`` says what was done until then
+    (rows written before it stay written: each row is its own atomic write)."""
+
+    def __init__(self, message: str, report: object) -> None:
+        self.report = report
+        super().__init__(message)
 
 
 _REPLY = re.compile(r"^(FS[A-Z]+) (?:feature=(.*?) rule=(\S+) ?)?(.*?)(?: script: .*)?$", re.S)

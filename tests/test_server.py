@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import msgpack
 import numpy as np
+import orjson
 import pytest
 
 from fsredis import FeatureStoreConfig
@@ -85,6 +86,28 @@ async def test_writes_take_an_event_time_and_report_versions(api) -> None:
     for bad in ("yesterday", "2026-12-01T10:00:00", [1]):
         response = await api.put("/v1/features/e:1", json={"features": {"a": 1}, "event_time": bad})
         assert response.status == 400, bad
+
+
+async def test_ingest_streams_ndjson_and_msgpack_rows(api, locked) -> None:
+    lines = [{"entity_id": f"e:{i}", "features": {"a": i, "b": "x"}, "event_time": 1000 + i} for i in range(1200)]
+    body = b"\n".join(orjson.dumps(line) if i != 7 else b'{"entity_id": "e:7", "features": {"a": 1e999}}'
+                      for i, line in enumerate(lines)) + b"\nnot json\n\n" + orjson.dumps({"entity_id": 5}) + b"\n"
+    response = await api.post("/v1/ingest?source=upload-1", data=body, headers={"Content-Type": "application/x-ndjson"})
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    assert (answer["rows"], answer["written"], answer["rejected"]) == (1202, 1199, 3)
+    assert [e["row"] for e in answer["errors"]] == [7, 1200, 1201]
+    assert {e["code"] for e in answer["errors"]} <= {"FSVALIDATION", "FSBADREQUEST"}
+    got = await (await api.get("/v1/features/e:1199")).json()
+    assert got["features"] == {"a": 1199, "b": "x"}
+    lineage = await (await api.get("/v1/lineage/e:3/a")).json()
+    assert lineage["versions"][0]["source"] == "upload-1" and lineage["versions"][0]["event_time"] == 1003.0
+    packed = b"".join(msgpack.packb({"entity_id": f"m:{i}", "features": {"v": [1.0, 2.0]}, "write_id": f"w{i}"})
+                      for i in range(3))
+    for _ in range(2):  # a retried upload with the same write ids adds nothing
+        answer = await (await api.post("/v1/ingest", data=packed, headers={"Content-Type": "application/msgpack"})).json()
+    assert (answer["rows"], answer["written"], answer["already_applied"]) == (3, 0, 3)
+    assert (await locked.post("/v1/ingest", data=packed, headers={"Content-Type": "application/msgpack"})).status == 401
 
 
 async def test_health_and_readiness(api) -> None:

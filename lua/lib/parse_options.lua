@@ -1,6 +1,5 @@
 --! include: lib/fail.lua
 --! include: lib/limits.lua
---! include: lib/msgpack_check.lua
 --! include: lib/parse_ttl.lua
 --! include: lib/parse_write_id.lua
 -- parse_options(arg, needs_id) -> the options of a writing call, ARGV[1]: a msgpack map (an empty
@@ -16,7 +15,8 @@
 --                  registered TTL (default -1)
 --   embedding_ttl  the same for an embedding (default -1)
 -- Anything else, or a value out of its bounds (lib/limits.lua), is FSARG; a bad TTL of the
--- ttl map is left to the feature's check (FSVALIDATION rule=ttl).
+-- ttl map is left to the feature's check (FSVALIDATION rule=ttl). The map is read by cmsgpack
+-- (in pcall) and then every key and value is checked for its type: it is never stored.
 local OPTIONS = {id = 'string', event_time = 'number', max_versions = 'number', dedup_ms = 'number',
   max_bytes = 'number', ttl = 'any', scalar_ttl = 'number', embedding_ttl = 'number'}
 
@@ -27,9 +27,8 @@ local function parse_options(arg, needs_id)
   if #packed > 65536 or not ((b >= 0x80 and b <= 0x8F) or b == 0xDE or b == 0xDF) then
     fail('FSARG', 'the options (ARGV[1]) are not a msgpack map of at most 64 KiB')
   end
-  local after, why = msgpack_check(packed, 1, 2, true)
-  if not after or after <= #packed then fail('FSARG', 'the options (ARGV[1]) are not one msgpack map: ' .. (why or 'trailing bytes')) end
-  local o = cmsgpack.unpack(packed)
+  local ok, o, extra = pcall(cmsgpack.unpack, packed)
+  if not ok or type(o) ~= 'table' or extra ~= nil then fail('FSARG', 'the options (ARGV[1]) are not one msgpack map') end
   for key, value in pairs(o) do
     local kind = OPTIONS[key]
     if not kind then fail('FSARG', 'unknown option ' .. string.sub(tostring(key), 1, 64)) end
@@ -54,8 +53,11 @@ local function parse_options(arg, needs_id)
   end
   if type(o.ttl) == 'number' then
     if not parse_ttl(o.ttl) then fail('FSARG', string.format('option ttl must be -1 or 1 to %.0f ms', LIMITS.ttl_ms)) end
-  elseif o.ttl ~= nil and type(o.ttl) ~= 'table' then
-    fail('FSARG', 'option ttl must be a number of ms or a map of feature name -> ms')
+  elseif o.ttl ~= nil then
+    if type(o.ttl) ~= 'table' then fail('FSARG', 'option ttl must be a number of ms or a map of feature name -> ms') end
+    for name in pairs(o.ttl) do
+      if type(name) ~= 'string' then fail('FSARG', 'option ttl maps feature names to ms') end
+    end
   end
   return o
 end

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from fsredis import BatchReadError, NotFound, Registry, SchemaError, __version__
-from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, EntityNotFound
+from fsredis import BatchReadError, FeatureStoreError, NotFound, Registry, SchemaError, ValidationError, __version__
+from fsredis_server import stream
+from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, EntityNotFound, classify
 from fsredis_server.metrics import CONTENT_TYPE
 from fsredis_server.openapi import spec
 from fsredis_server.state import METRICS, READINESS, REGISTRY, SETTINGS, STORE
@@ -34,6 +35,10 @@ T = TypeVar("T")
 ENTITY, FEATURE = "{entity:[^/]+}", "{feature:[^/]+}"
 
 
+INGEST_ROWS = 500
+"""Rows of a streamed ingest written per store call."""
+INGEST_EXAMPLES = 10
+"""Refused rows an ingest answer quotes."""
 REGISTRY_TIMEOUT = 120.0
 """Seconds ``PUT /v1/registry`` may take: applying a change reads the stored values it concerns."""
 
@@ -192,6 +197,45 @@ async def put_registry(request: web.Request) -> web.Response:
     return respond(request, {"changes": [c.to_dict() for c in changes], "version": cache.registry.version})
 
 
+async def ingest(request: web.Request) -> web.Response:
+    """A stream of rows (fsredis_server/stream.py), written INGEST_ROWS at a time as they arrive."""
+    store, source = request.app[STORE], request.query.get("source")
+    counts = {"rows": 0, "written": 0, "already_applied": 0, "history_only": 0, "rejected": 0}
+    errors: list[dict[str, Any]] = []
+    pending: list[tuple[int, dict[str, Any]]] = []
+
+    def refuse(number: int, entity: Any, exc: BaseException) -> None:
+        counts["rejected"] += 1
+        if len(errors) < INGEST_EXAMPLES:
+            code = (classify(exc) or (400, "FSBADREQUEST"))[1]
+            errors.append({"row": number, "entity_id": entity, "code": code, "message": str(exc)})
+
+    async def flush() -> None:
+        results = await _redis(request, store.write_rows([row for _, row in pending], source=source))
+        for (number, row), result in zip(pending, results):
+            if isinstance(result, FeatureStoreError):
+                refuse(number, row["entity_id"], result)
+            elif result.applied:
+                counts["written"] += 1
+                counts["history_only"] += len(result.history_only)
+            else:
+                counts["already_applied"] += 1
+        pending.clear()
+
+    async for obj in stream.objects(request):
+        number = counts["rows"]
+        counts["rows"] += 1
+        try:
+            pending.append((number, stream.to_row(obj, request)))
+        except (BadRequest, ValidationError) as exc:
+            refuse(number, obj.get("entity_id") if isinstance(obj, dict) else None, exc)
+        if len(pending) >= INGEST_ROWS:
+            await flush()
+    if pending:
+        await flush()
+    return respond(request, {**counts, "errors": errors})
+
+
 ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
@@ -201,6 +245,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("PUT", f"/v1/features/{ENTITY}", put_features),
     ("DELETE", f"/v1/features/{ENTITY}", delete_features),
     ("POST", "/v1/features:batch", batch),
+    ("POST", "/v1/ingest", ingest),
     ("POST", f"/v1/compute/{ENTITY}", compute),
     ("GET", f"/v1/lineage/{ENTITY}/{FEATURE}", lineage),
     ("POST", f"/v1/rollback/{ENTITY}/{FEATURE}", rollback),

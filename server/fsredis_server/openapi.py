@@ -117,6 +117,15 @@ def spec() -> dict[str, Any]:
             "/v1/features:batch": {
                 "post": _op("Read features of many entities", {"200": _ok("Batch")}, body="BatchRequest"),
             },
+            "/v1/ingest": {
+                "post": {**_op("Write a stream of rows, 500 at a time as they arrive; refused rows are counted, "
+                               "not fatal", {"200": _ok("Ingested")}, write=True, errors=(*_REDIS, 400, 413, 507),
+                               params=[{"name": "source", "in": "query", "required": False,
+                                        "schema": {"type": "string"}, "description": "lineage source of every row"}]),
+                         "requestBody": {"required": True, "content": {
+                             "application/x-ndjson": {"schema": _ref("IngestRow")},
+                             "application/msgpack": {"schema": _ref("IngestRow")}}}},
+            },
             "/v1/compute/{entity}": {
                 "post": _op("Run the transforms on raw data and write their outputs", {"200": _ok("Computed")},
                             params=[_ENTITY], body="ComputeRequest", write=True, errors=(*_REDIS, 507)),
@@ -183,6 +192,17 @@ def spec() -> dict[str, Any]:
                     "errors": {"type": "object", "description": "only when stored values cannot be read: entity id "
                                "-> {code: FSCORRUPT, feature, message}; those features are absent from entities",
                                "additionalProperties": {"type": "object"}}}},
+                "IngestRow": {"type": "object", "required": ["entity_id", "features"],
+                              "description": "one row of the stream: a line of NDJSON, or one msgpack object",
+                              "properties": {"entity_id": {"type": "string"}, "features": features,
+                                             "event_time": {"description": "seconds since the epoch or ISO 8601"},
+                                             "write_id": {"type": "string"}}},
+                "Ingested": {"type": "object", "properties": {
+                    "rows": {"type": "integer"}, "written": {"type": "integer"},
+                    "already_applied": {"type": "integer"}, "history_only": {"type": "integer"},
+                    "rejected": {"type": "integer"},
+                    "errors": {"type": "array", "items": {"type": "object"},
+                               "description": "the first refused rows: {row, entity_id, code, message}"}}},
                 "ComputeRequest": {"type": "object", "required": ["raw_data"], "properties": {
                     "raw_data": {"type": "object"}, "source": {"type": "string"}, "write_id": {"type": "string"}}},
                 "Computed": {"type": "object", "properties": {"entity_id": {"type": "string"},
