@@ -211,7 +211,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             self._keys(entity_id), features, self._policy, write_id=write_id or new_write_id(), ttl=ttl,
             meta=commands.pack_meta(source, lineage), event_time=event_time,
         )
-        return commands.decode_write(list(features), (yield from self._send(call)))
+        return commands.decode_write(list(features), (yield from self._send(call, entity_id)))
 
     def write_features_batch(
         self,
@@ -241,7 +241,8 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         ids_given = write_ids or {}
         encoded = [
             commands.write_row(
-                self._keys(e), rows[e], self._policy, write_id=ids_given.get(e) or new_write_id(), event_time=event_time
+                self._keys(e), rows[e], self._policy, write_id=ids_given[e] if e in ids_given else new_write_id(),
+                event_time=event_time,
             )
             for e in ids
         ]
@@ -265,7 +266,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
                 failed.update(dict.fromkeys(group_ids, reply))
                 continue
             names = [encoded[position[e]][3][::2] for e in group_ids]
-            for e, outcome in zip(group_ids, commands.decode_write_batch(names, reply)):
+            for e, outcome in zip(group_ids, commands.decode_write_batch(names, reply, group_ids)):
                 if isinstance(outcome, FeatureStoreError):
                     failed[e] = outcome
                 else:
@@ -302,7 +303,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             self._keys(entity_id), name, version, self._policy,
             write_id=write_id or new_write_id(), meta=commands.pack_meta(source, None),
         )
-        return commands.decode_rollback((yield from self._send(call)))
+        return commands.decode_rollback((yield from self._send(call, entity_id)))
 
     def delete_features(self, entity_id: str, feature_names: Iterable[str] | None = None) -> Any:
         """Delete features (value, history, version counter), or the whole entity when
@@ -342,7 +343,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
     def _compute(self, entity_id, raw_data, ttl, source, write_id) -> Operation:  # type: ignore[no-untyped-def]
         call = self._computed_write(entity_id, raw_data, ttl, source, write_id or new_write_id())
         try:
-            reply = yield from self._send(call)
+            reply = yield from self._send(call, entity_id)
         except ValidationError as exc:
             raise self._blame(exc) from exc
         return commands.decode_write(call.args[2::2], reply)
@@ -407,7 +408,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             raw = yield from self._send(commands.get_direct(keys, names))
             found = commands.decode_direct(names, raw, clock.upper_ms(), entity_id)
         else:
-            found = commands.decode_get(names, (yield from self._send(commands.get(keys, names))), entity_id)
+            found = commands.decode_get(names, (yield from self._send(commands.get(keys, names), entity_id)), entity_id)
         if self._monitor:
             self._metrics.lookup(len(found) if names is None else len(names), len(found))
         return found
@@ -473,7 +474,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
 
     def _lineage(self, entity_id, name, limit) -> Operation:  # type: ignore[no-untyped-def]
         call = commands.lineage(self._keys(entity_id), name, limit or self._policy.history_limit)
-        return commands.decode_lineage(entity_id, name, (yield from self._send(call)))
+        return commands.decode_lineage(entity_id, name, (yield from self._send(call, entity_id)))
 
     def export_features(
         self, entity_ids: Iterable[str], feature_names: Sequence[str], format: str = "pandas",
@@ -599,8 +600,9 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         self._library_checked = True
         return self.library.version
 
-    def _send(self, request: Call | Command) -> Operation:
-        """Send one request; install the library first, and again if the server lost it."""
+    def _send(self, request: Call | Command, entity_id: str | None = None) -> Operation:
+        """Send one request; install the library first, and again if the server lost it. A
+        CorruptValue the Lua library raises names ``entity_id``."""
         if not self._library_checked:
             yield from self._load_library(only_if_changed=True)
         command = request.args if isinstance(request, Command) else self._transport.command(request)
@@ -614,7 +616,8 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             yield from self._load_library()
             return (yield command)
         except RedisError as exc:
-            raise translate(exc) from exc
+            error = translate(exc)
+            raise (commands.naming(error, entity_id) if entity_id else error) from exc
 
     def _plain(self, request: Any) -> Operation:
         """Send a plain request (a command tuple, a list of them, a KeyScan) as it is; errors

@@ -38,6 +38,7 @@ _EMBEDDING_TAGS = {"float32": EMBEDDING_F32, "float16": EMBEDDING_F16}
 _DTYPES: dict[bytes, np.dtype[Any]] = {EMBEDDING_F32: np.dtype("<f4"), EMBEDDING_F16: np.dtype("<f2")}
 _packb = msgpack.Packer(use_bin_type=False, autoreset=True).pack
 _SCALARS = (type(None), bool, int, float, str)
+_INT64 = 2**63
 
 
 def pack(obj: Any) -> bytes:
@@ -68,7 +69,11 @@ def encode_value(name: str, value: Any, embedding_dtype: str = "float32") -> byt
     if kind is float:
         if value - value == 0.0:  # finite: inf - inf and nan - nan are nan
             return _packb(value)
-    elif kind is str or kind is int or kind is bool or value is None:
+    elif kind is int:
+        if -_INT64 <= value < _INT64:
+            return _packb(value)
+        raise ValidationError(name, "range", "integers must fit in int64")
+    elif kind is str or kind is bool or value is None:
         return _pack_checked(name, value)
     if isinstance(value, np.ndarray):
         return _encode_embedding(name, value, embedding_dtype)
@@ -144,6 +149,8 @@ def _scalar(name: str, value: Any) -> Any:
     if isinstance(value, _SCALARS):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValidationError(name, "finite", f"{value!r} is not stored; use None for missing")
+        if type(value) is int and not -_INT64 <= value < _INT64:
+            raise ValidationError(name, "range", "integers must fit in int64")
         if type(value) in _SCALARS:
             return value
         # Subclasses (IntEnum, numpy.float64, str enums) are stored as their plain value.
@@ -165,7 +172,7 @@ def _pack_checked(name: str, value: Any) -> bytes:
     try:
         return _packb(value)
     except OverflowError:
-        raise ValidationError(name, "range", "integers must fit in 64 bits") from None
+        raise ValidationError(name, "range", "integers must fit in int64") from None
     except UnicodeEncodeError:
         raise ValidationError(name, "encoding", "the string is not valid Unicode") from None
 

@@ -265,12 +265,26 @@ def batch_ttl(ttl: TTL) -> Any:
     return {name: _ttl_ms(name, seconds) for name, seconds in ttl.items() if seconds is not None} or None
 
 
-def decode_write_batch(names: Sequence[Sequence[str]], raw: list[Any]) -> list[WriteResult | FeatureStoreError]:
-    """One WriteResult per row of an fs_write_batch reply, or the error that refused the row."""
+def naming(error: FeatureStoreError, entity_id: str) -> FeatureStoreError:
+    """``error``, naming ``entity_id`` when it is a CorruptValue from a Lua reply (which knows
+    only the feature)."""
+    if isinstance(error, CorruptValue) and error.entity == "-":
+        named = CorruptValue(entity_id, error.feature, error.detail, error.rule)
+        named.__cause__ = error.__cause__
+        return named
+    return error
+
+
+def decode_write_batch(
+    names: Sequence[Sequence[str]], raw: list[Any], entities: Sequence[str] | None = None
+) -> list[WriteResult | FeatureStoreError]:
+    """One WriteResult per row of an fs_write_batch reply, or the error that refused the row
+    (a CorruptValue names the row's entity, from ``entities``)."""
     out: list[WriteResult | FeatureStoreError] = []
-    for row, reply in zip(names, raw):
+    for i, (row, reply) in enumerate(zip(names, raw)):
         if isinstance(reply, Exception):
-            out.append(translate(reply))
+            error = translate(reply)
+            out.append(naming(error, entities[i]) if entities is not None else error)
         else:
             out.append(decode_write(row, reply))
     return out

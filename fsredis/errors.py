@@ -217,6 +217,8 @@ def translate(exc: BaseException) -> FeatureStoreError:
         # A refusal may come wrapped in one of our codes (FSARG from a read that caught the error);
         # the typed codes (FSVALIDATION ...) quote user data, so they are never taken for one.
         ours = from_reply(str(exc))
+        if ours is None and str(exc).startswith("WRONGTYPE"):  # a plain read (HMGET) of a foreign key
+            ours = LibraryError(f"a key holds another kind of value than fsredis keeps there: it is not an fsredis key ({exc})")
         if ours is None or type(ours) is LibraryError:
             refused = permission_denied(str(exc), isinstance(exc, redis_errors.NoPermissionError))
             ours = refused or ours

@@ -377,7 +377,7 @@ class IngestOperations:
         for (positions, _), reply in zip(groups, replies):
             if isinstance(reply, FeatureStoreError):
                 raise reply  # the whole call was refused or failed (connection, deadline, malformed)
-            outcomes = commands.decode_write_batch([rows[i][3][::2] for i in positions], reply)
+            outcomes = commands.decode_write_batch([rows[i][3][::2] for i in positions], reply, [rows[i][5] for i in positions])
             for i, outcome in zip(positions, outcomes):
                 row = rows[i]
                 if isinstance(outcome, WriteResult):
@@ -423,6 +423,7 @@ class IngestOperations:
                 for i in positions:
                     out[i] = reply
                 continue
-            for i, outcome in zip(positions, commands.decode_write_batch([encoded[i][3][::2] for i in positions], reply)):
+            entities = [rows[i]["entity_id"] for i in positions]
+            for i, outcome in zip(positions, commands.decode_write_batch([encoded[i][3][::2] for i in positions], reply, entities)):
                 out[i] = outcome
         return out

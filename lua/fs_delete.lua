@@ -66,7 +66,7 @@ local head = rcall('HGET', key, '#')
 if head and #head == 16 then seq = struct.unpack('<i6', head) end
 for i = 1, #fields, 1000 do rcall('HDEL', key, unpack(fields, i, math.min(i + 999, #fields))) end
 adjust_refs(key, deltas)
-local heads = {}
-for _, pair in ipairs(scan_heads(key, {})) do heads[#heads + 1] = pair[2] end
-set_deadline(key, seq, heads, now_ms())
+local expiries = {}
+for _, pair in ipairs(scan_heads(key, {})) do expiries[#expiries + 1] = pair[2].x end
+set_deadline(key, seq, expiries, now_ms())
 return count

@@ -45,10 +45,10 @@ for i = 1, math.min(limit, #versions) do
   if seq > 0 then
     rec = records[seq]
     if rec == nil then
-      rec = read_record(redis.call('HGET', key, '#' .. seq)) or false
+      rec = read_record(redis.call('HGET', key, string.format('#%d', seq))) or false
       records[seq] = rec
     end
-    if not rec then fail('FSCORRUPT', 'feature=' .. name .. ' rule=record the record of version ' .. v[1] .. ' is missing or unreadable') end
+    if not rec then fail('FSCORRUPT', 'feature=' .. name .. string.format(' rule=record the record of version %d is missing or unreadable', v[1])) end
   end
   out[#out + 1] = {v[1], v[2], v[3], rec and rec.time or -1, rec and rec.write_id or '', rec and rec.meta or '',
     resolve_value(key, name, cur, entries, v[1], records)}

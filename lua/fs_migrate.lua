@@ -129,7 +129,7 @@ for _, name in ipairs(names) do
 end
 for _, write in ipairs(writes) do
   if write.refs > 0 then
-    set[#set + 1] = '#' .. write.seq
+    set[#set + 1] = string.format('#%d', write.seq)
     set[#set + 1] = pack_record(write.refs, write.time, write.id, write.meta, write.names, write.values)
   end
 end

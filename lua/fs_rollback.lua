@@ -7,8 +7,10 @@
 --! include: lib/parse_options.lua
 --! include: lib/parse_meta.lua
 --! include: lib/check_name.lua
+--! include: lib/check_feature.lua
 --! include: lib/parse_features.lua
 --! include: lib/read_entity.lua
+--! include: lib/read_index.lua
 --! include: lib/resolve_value.lua
 --! include: lib/seen_write.lua
 --! include: lib/apply_write.lua
@@ -42,14 +44,18 @@ local target = parse_int(ARGV[4], 'version', 1, LIMITS.version)
 local now = now_ms()
 local st = read_entity(key, {name}, now)
 local cur = st.cur[1]
-local top = math.max(st.counters[1], cur and cur.v or 0)
+local counter, entries = read_index(name, st.index[1] or nil)
+local top = math.max(counter, cur and cur.v or 0)
 if o.dedup_ms > 0 and seen_write(st.log, string.sub(redis.sha1hex(o.id), 1, 16)) then return {0, cur and cur.v or 0} end
 if target > top then
-  fail('FSNOTFOUND', 'feature=' .. name .. ' rule=version version ' .. target .. ' does not exist (the latest is ' .. top .. ')')
+  fail('FSNOTFOUND', 'feature=' .. name .. string.format(' rule=version version %d does not exist (the latest is %d)', target, top))
 end
-local value = resolve_value(key, name, cur, st.entries[1], target, {})
+local value = resolve_value(key, name, cur, entries, target, {})
 if not value then
-  fail('FSNOTFOUND', 'feature=' .. name .. ' rule=trimmed version ' .. target .. ' is no longer kept')
+  fail('FSNOTFOUND', 'feature=' .. name .. string.format(' rule=trimmed version %d is no longer kept', target))
+end
+if not pcall(check_feature, name, value, LIMITS.value_bytes) then
+  fail('FSCORRUPT', 'feature=' .. name .. string.format(' rule=record the value of version %d is not a stored value', target))
 end
 local names, values, ttls = parse_features(key, {name, value}, 1, 1, o)
 meta['rolled_back_from'] = target

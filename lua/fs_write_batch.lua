@@ -52,17 +52,17 @@ for e = 1, #KEYS do
   pos = pos + 3 + 2 * count
 end
 if pos ~= #ARGV + 1 then fail('FSARG', 'fs_write_batch got more arguments than its blocks take') end
-local read = {}  -- key -> true once an entity was read and passed, or why it was refused
+local read = {}  -- key -> true once the first block of the entity keeps its state
 for _, plan in ipairs(plans) do
   if not plan.refused then
-    local earlier = read[plan.key]
-    if earlier == nil then
-      local ok, st = pcall(read_entity, plan.key, plan.names, now)
-      read[plan.key] = ok or refused(st, '^FSCORRUPT ')
-      if ok then plan.st = st end
-      earlier = read[plan.key]
+    -- Every block is read here, so a damaged field of any block refuses that block before
+    -- anything is written; a later block of the same entity reads it again when it applies.
+    local ok, st = pcall(read_entity, plan.key, plan.names, now)
+    if not ok then
+      plan.refused = refused(st, '^FSCORRUPT ')
+    elseif read[plan.key] == nil then
+      plan.st, read[plan.key] = st, true
     end
-    if earlier ~= true then plan.refused = earlier end
   end
 end
 

@@ -124,3 +124,11 @@ def test_redis_cli_writes_take_an_event_time(server, namespace) -> None:
         assert msgpack.unpackb(client.fcall_ro("fs_get", 1, key, "a")[0]) == 1
         top, current, _, *versions = client.fcall_ro("fs_lineage", 1, key, "a", 10)
         assert (top, current) == (2, 1) and [v[:2] for v in versions] == [[2, 1000], [1, 2000]]
+
+
+def test_the_write_log_remembers_the_latest_256_ids(store) -> None:
+    for i in range(300):
+        store.write_features("e1", {"a": i}, write_id=f"w{i}")
+    assert not store.write_features("e1", {"a": -1}, write_id="w299").applied
+    assert not store.write_features("e1", {"a": -1}, write_id="w60").applied  # the 256th newest before it
+    assert store.write_features("e1", {"a": -1}, write_id="w0").applied  # forgotten: applied again

@@ -222,7 +222,8 @@ def test_the_acl_file_grants_every_command_the_lua_calls() -> None:
         if command is None or not command.function:
             continue
         used = {m.lower() for f in (command, *resolve_helpers(root, command)) for m in call.findall(f.code)}
-        callers = ["fs-admin"] if command.function == "fs_registry_put" else ["fs-writer", "fs-admin"]
+        admin_only = command.function in ("fs_registry_put", "fs_migrate")  # registry changes, upgrades
+        callers = ["fs-admin"] if admin_only else ["fs-writer", "fs-admin"]
         if "no-writes" in command.flags:
             callers.append("fs-serving")
         for role in callers:

@@ -9,7 +9,7 @@ local function adjust_refs(key, deltas)
   end
   table.sort(seqs)
   for _, seq in ipairs(seqs) do
-    local field = '#' .. seq
+    local field = string.format('#%d', seq)
     local raw = rcall('HGET', key, field)
     if raw and #raw >= 4 then
       local refs = struct.unpack('<I4', raw) + deltas[seq]

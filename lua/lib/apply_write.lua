@@ -1,6 +1,5 @@
 --! include: lib/call_chunked.lua
 --! include: lib/pack_head.lua
---! include: lib/pack_index.lua
 --! include: lib/pack_record.lua
 --! include: lib/adjust_refs.lua
 --! include: lib/remember_write.lua
@@ -18,30 +17,35 @@
 --   * History: a replaced value moves into the record of this write ("#<seq>"), which also keeps
 --     the write's time, id and meta once for all its features; an unchanged value is not copied
 --     (a mark says "equal to the value this write stored"). Each feature's index ("<name>#")
---     lists its older versions; at most o.max_versions versions are kept, the current one
---     included. A record lives as long as a version points at it (its reference count).
+--     lists its older versions in version order; at most o.max_versions versions are kept, the
+--     current one included. A record lives as long as a version points at it (its reference
+--     count). A write adds at most one entry per feature, so the index is edited as a string: an
+--     append (an insert for an older event), and the oldest entries cut off the front.
 --   * Expiry: each current value carries its own; expired values of other features move to
 --     history when the entity's earliest expiry has passed; the key expires with its last live
 --     value, or never while one has no expiry.
 local function apply_write(key, st, names, values, ttls, o, meta, now)
+  local sub, pack, unpack_at = string.sub, struct.pack, struct.unpack
   local keep = o.max_versions
   local event = o.event_time or now
   local seq = keep > 0 and st.seq + 1 or 0
   local untimed, earliest, latest = st.untimed, st.earliest, 0
   local set, unset, deltas = {}, {}, {}
   local own, held_names, held_values = 0, {}, {}
-  local versions, heads = {}, {}
+  local versions, expiries = {}, {}
 
   -- One feature: `value` (nil: move the expired current value to history) with its expiry.
-  local function settle(name, cur, counter, entries, value, expires)
-    local top = math.max(counter, cur and cur.v or 0)
-    local moved, current, result = {}, 0, nil
+  local function settle(name, cur, index, value, expires)
+    local top = index and unpack_at('<i6', index) or 0
+    if cur and cur.v > top then top = cur.v end
+    local entry, version, held, made_here  -- the one entry this write adds, its version, its value
+    local current, result = 0, nil
     if value then
       top = top + 1
       if not cur or (cur.x > 0 and cur.x <= now) or event >= cur.e then
         set[#set + 1] = name
         set[#set + 1] = pack_head(expires, event, top, seq) .. value
-        heads[#heads + 1] = {x = expires}
+        expiries[#expiries + 1] = expires
         if seq > 0 then own = own + 1 end
         if expires == 0 then
           untimed = untimed + 1
@@ -51,46 +55,45 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
         end
         if cur then
           if cur.x == 0 then untimed = untimed - 1 end
-          local old = string.sub(cur.raw, 25)
-          entries[#entries + 1] = {cur.v, cur.e, cur.x, cur.s, seq}
-          moved[cur.v] = old ~= value and old
+          local old = sub(cur.raw, 25)
+          entry, version, held = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, old ~= value and old
         end
         current, result = top, top
       else
-        entries[#entries + 1] = {top, event, expires, seq, seq}
-        moved[top] = value
-        heads[#heads + 1] = cur
+        entry, version, held, made_here = pack('<i6i6i6i6i6', top, event, expires, seq, seq), top, value, true
+        expiries[#expiries + 1] = cur.x
         current, result = cur.v, -top
       end
     else
       unset[#unset + 1] = name
-      entries[#entries + 1] = {cur.v, cur.e, cur.x, cur.s, seq}
-      moved[cur.v] = string.sub(cur.raw, 25)
+      entry, version, held = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, sub(cur.raw, 25)
     end
-    for i = #entries, 2, -1 do  -- keep entries in version order (a replaced value may precede late events)
-      if entries[i][1] >= entries[i - 1][1] then break end
-      entries[i], entries[i - 1] = entries[i - 1], entries[i]
+    local body = index and sub(index, 7) or ''
+    if entry then
+      local at = #body + 1  -- entries stay in version order: insert before the first newer one
+      while at > 1 and unpack_at('<i6', body, at - 30) > version do at = at - 30 end
+      body = sub(body, 1, at - 1) .. entry .. sub(body, at)
     end
-    local limit = math.max(keep - (current > 0 and 1 or 0), 0)
-    while #entries > limit do
-      local gone = table.remove(entries, 1)
-      deltas[gone[4]] = (deltas[gone[4]] or 0) - 1
-      deltas[gone[5]] = (deltas[gone[5]] or 0) - 1
-    end
-    if seq > 0 then
-      for _, entry in ipairs(entries) do
-        if entry[4] == seq then own = own + 1 end
-        if entry[5] == seq then
-          own = own + 1
-          held_names[#held_names + 1] = name
-          held_values[#held_values + 1] = moved[entry[1]]
-        end
+    local drop = #body / 30 - math.max(keep - (current > 0 and 1 or 0), 0)
+    local kept = entry ~= nil
+    if drop > 0 then
+      for at = 1, drop * 30, 30 do
+        local v, _, _, made, holder = unpack_at('<i6i6i6i6i6', body, at)
+        if v == version then kept = false end
+        deltas[made] = (deltas[made] or 0) - 1
+        deltas[holder] = (deltas[holder] or 0) - 1
       end
+      body = sub(body, drop * 30 + 1)
     end
-    if #entries > 0 or top > current then
+    if kept and seq > 0 then
+      own = own + (made_here and 2 or 1)
+      held_names[#held_names + 1] = name
+      held_values[#held_values + 1] = held
+    end
+    if #body > 0 or top > current then
       set[#set + 1] = name .. '#'
-      set[#set + 1] = pack_index(top, entries)
-    elseif counter > 0 then
+      set[#set + 1] = pack('<i6', top) .. body
+    elseif index then
       unset[#unset + 1] = name .. '#'
     end
     return result
@@ -98,23 +101,23 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
 
   for i = 1, #names do
     local expires = ttls[i] > 0 and now + ttls[i] or 0
-    versions[i] = settle(names[i], st.cur[i], st.counters[i], st.entries[i], values[i], expires)
+    versions[i] = settle(names[i], st.cur[i], st.index[i], values[i], expires)
   end
   for _, dead in ipairs(st.expired or {}) do
-    settle(dead[1], dead[2], dead[3], dead[4], nil, 0)
+    settle(dead[1], dead[2], dead[3], nil, 0)
   end
 
   if seq > 0 and own > 0 then
-    set[#set + 1] = '#' .. seq
+    set[#set + 1] = string.format('#%d', seq)
     set[#set + 1] = pack_record(own, now, o.id or '', meta, held_names, held_values)
   end
   if o.dedup_ms > 0 and o.id then
     set[#set + 1] = '#w'
-    set[#set + 1] = remember_write(st.log, string.sub(redis.sha1hex(o.id), 1, 16), now, o.dedup_ms)
+    set[#set + 1] = remember_write(st.log, sub(redis.sha1hex(o.id), 1, 16), now, o.dedup_ms)
   end
   local header = math.max(seq, st.seq)
   set[#set + 1] = '#'
-  set[#set + 1] = struct.pack('<i6I4i6', header, untimed, earliest)
+  set[#set + 1] = pack('<i6I4i6', header, untimed, earliest)
   call_chunked('HSET', key, set)
   if #unset > 0 then call_chunked('HDEL', key, unset) end
   deltas[seq] = nil
@@ -125,9 +128,9 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   if st.others then
     for _, pair in ipairs(st.others) do
       local x = pair[2].x
-      if x == 0 or x > now then heads[#heads + 1] = pair[2] end
+      if x == 0 or x > now then expiries[#expiries + 1] = x end
     end
-    set_deadline(key, header, heads, now)
+    set_deadline(key, header, expiries, now)
   elseif untimed > 0 then
     if st.untimed == 0 and st.known then rcall('PERSIST', key) end
   elseif not st.known then
@@ -136,7 +139,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
     local deadline = st.untimed == 0 and rcall('PEXPIRETIME', key) or -1
     if deadline < 0 then
       local all = {}
-      for _, pair in ipairs(scan_heads(key, {})) do all[#all + 1] = pair[2] end
+      for _, pair in ipairs(scan_heads(key, {})) do all[#all + 1] = pair[2].x end
       set_deadline(key, header, all, now)
     elseif latest > deadline then
       rcall('PEXPIREAT', key, latest)

@@ -29,7 +29,8 @@ local function check_feature(name, value, max_bytes)
   end
   local after, why = msgpack_check(value, 1, 1, false)
   if not after then
-    reject(name, why == 'NaN and infinity are not stored' and 'finite' or 'encoding', why)
+    local rule = (why == 'NaN and infinity are not stored' and 'finite') or (why == 'integers beyond int64 are not stored' and 'range') or 'encoding'
+    reject(name, rule, why)
   end
   if after <= size then reject(name, 'encoding', 'the value is not exactly one msgpack object') end
 end

@@ -3,8 +3,8 @@
 -- `pos` of `s`, or nil and why it is not one that fsredis stores:
 --   nil, true, false, integers, finite floats (float32 or float64), UTF-8 strings, arrays of at
 --   most `depth` levels, and maps with string keys only when `maps` is true.
--- Refused: bin, ext and the never-used byte 0xC1, NaN and infinities, invalid UTF-8, anything
--- truncated. Every array or map header is checked against the bytes left before its items are
+-- Refused: bin, ext and the never-used byte 0xC1, NaN and infinities, invalid UTF-8, unsigned
+-- integers of 2^63 and more (Lua's cmsgpack reads them as negative numbers), anything truncated. Every array or map header is checked against the bytes left before its items are
 -- walked, so the work is bounded by #s.
 local function msgpack_check(s, pos, depth, maps)
   local b = string.byte(s, pos)
@@ -25,6 +25,7 @@ local function msgpack_check(s, pos, depth, maps)
   if b >= 0xCC and b <= 0xD3 then  -- uint8..64, int8..64
     local width = ({1, 2, 4, 8})[(b - 0xCC) % 4 + 1]
     if pos + width > size then return nil, 'an integer is truncated' end
+    if b == 0xCF and string.byte(s, pos + 1) >= 0x80 then return nil, 'integers beyond int64 are not stored' end
     return pos + 1 + width
   end
   if b == 0xCA or b == 0xCB then

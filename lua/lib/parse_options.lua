@@ -1,4 +1,5 @@
 --! include: lib/fail.lua
+--! include: lib/msgpack_check.lua
 --! include: lib/limits.lua
 --! include: lib/parse_ttl.lua
 --! include: lib/parse_write_id.lua
@@ -16,7 +17,8 @@
 --   embedding_ttl  the same for an embedding (default -1)
 -- Anything else, or a value out of its bounds (lib/limits.lua), is FSARG; a bad TTL of the
 -- ttl map is left to the feature's check (FSVALIDATION rule=ttl). The map is read by cmsgpack
--- (in pcall) and then every key and value is checked for its type: it is never stored.
+-- (in pcall) and then every key and value is checked for its type: it is never stored. Unsigned
+-- integers of 2^63 and more (read by cmsgpack as negative numbers) are refused first.
 local OPTIONS = {id = 'string', event_time = 'number', max_versions = 'number', dedup_ms = 'number',
   max_bytes = 'number', ttl = 'any', scalar_ttl = 'number', embedding_ttl = 'number'}
 
@@ -26,6 +28,10 @@ local function parse_options(arg, needs_id)
   local b = string.byte(packed, 1)
   if #packed > 65536 or not ((b >= 0x80 and b <= 0x8F) or b == 0xDE or b == 0xDF) then
     fail('FSARG', 'the options (ARGV[1]) are not a msgpack map of at most 64 KiB')
+  end
+  if string.find(packed, '\207[\128-\255]') then  -- maybe a uint64 >= 2^63, which cmsgpack reads as negative
+    local after, why = msgpack_check(packed, 1, 2, true)
+    if not after or after <= #packed then fail('FSARG', 'the options (ARGV[1]) are not one msgpack map: ' .. (why or 'trailing bytes')) end
   end
   local ok, o, extra = pcall(cmsgpack.unpack, packed)
   if not ok or type(o) ~= 'table' or extra ~= nil then fail('FSARG', 'the options (ARGV[1]) are not one msgpack map') end

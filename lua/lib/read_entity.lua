@@ -1,16 +1,17 @@
 --! include: lib/fail.lua
+--! include: lib/limits.lua
 --! include: lib/hmget_many.lua
 --! include: lib/read_head.lua
---! include: lib/read_index.lua
 --! include: lib/scan_heads.lua
 -- read_entity(key, names, now) -> what a write of `names` to the entity must know, read before it
 -- writes anything (parse, then apply): for each name its current value (read_head, false when
--- absent), version counter and history entries (read_index); the entity's sequence number of
--- records, count of current values without expiry, earliest expiry (fields "#": int48 seq |
--- uint32 untimed | int48 earliest ms, 0: none) and write log ("#w"). When the earliest expiry
--- has passed, also every other current value (`others`, scan_heads) and the history of the
--- expired ones (`expired`: {name, head, counter, entries}): the write moves them to history.
--- FSCORRUPT (rule head|index|entity) for a field of the written features, or "#", of another shape.
+-- absent) and its version index as stored (field "<name>#", false when absent; see read_index);
+-- the entity's record number, count of current values without expiry, earliest expiry (field
+-- "#": int48 seq | uint32 untimed | int48 earliest ms, 0: none) and write log ("#w"). When the
+-- earliest expiry has passed, also every other current value (`others`, scan_heads) and, for the
+-- expired ones, `expired` = {name, head, index}: the write moves them to history.
+-- FSCORRUPT (rule head|index|entity) for a field of the written features, or "#", of another shape
+-- or with a version counter or record number out of range (no write could follow it).
 local function read_entity(key, names, now)
   local n = #names
   local fields = {}
@@ -21,15 +22,24 @@ local function read_entity(key, names, now)
   fields[2 * n + 1] = '#'
   fields[2 * n + 2] = '#w'
   local got = hmget_many(key, fields)
-  local st = {cur = {}, counters = {}, entries = {}, log = got[2 * n + 2], seq = 0, untimed = 0, earliest = 0}
+  local st = {cur = {}, index = {}, log = got[2 * n + 2], seq = 0, untimed = 0, earliest = 0}
+  local largest = 6 + 30 * LIMITS.max_versions
   for i = 1, n do
     st.cur[i] = read_head(names[i], got[i]) or false
-    st.counters[i], st.entries[i] = read_index(names[i], got[n + i])
+    local index = got[n + i]
+    local counter = index and #index >= 6 and struct.unpack('<i6', index)
+    if index and (not counter or (#index - 6) % 30 ~= 0 or #index > largest or counter < 0 or counter >= LIMITS.version) then
+      fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=index the version index is not an fsredis index')
+    end
+    st.index[i] = index or false
   end
   local head = got[2 * n + 1]
   if head then
     if #head ~= 16 then fail('FSCORRUPT', 'feature=# rule=entity the entity header is not an fsredis header') end
     st.seq, st.untimed, st.earliest = struct.unpack('<i6I4i6', head)
+    if st.seq < 0 or st.seq >= LIMITS.version then
+      fail('FSCORRUPT', 'feature=# rule=entity the entity header holds a record number out of range')
+    end
     st.known = true
   end
   if st.known and st.earliest > 0 and st.earliest <= now then
@@ -46,8 +56,10 @@ local function read_entity(key, names, now)
     for i, pair in ipairs(dead) do indexes[i] = pair[1] .. '#' end
     indexes = hmget_many(key, indexes)
     for i, pair in ipairs(dead) do
-      local ok, counter, entries = pcall(read_index, pair[1], indexes[i])
-      if ok then st.expired[#st.expired + 1] = {pair[1], pair[2], counter, entries} end
+      local index = indexes[i]
+      if not index or (#index >= 6 and (#index - 6) % 30 == 0 and #index <= largest) then
+        st.expired[#st.expired + 1] = {pair[1], pair[2], index or false}
+      end
     end
   end
   return st

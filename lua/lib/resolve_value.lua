@@ -9,7 +9,7 @@
 -- or damaged.
 local function resolve_value(key, name, cur, entries, version, records)
   local function broken()
-    fail('FSCORRUPT', 'feature=' .. name .. ' rule=record the history record of version ' .. version .. ' is missing or unreadable')
+    fail('FSCORRUPT', 'feature=' .. name .. string.format(' rule=record the history record of version %d is missing or unreadable', version))
   end
   for _ = 1, #entries + 1 do
     if cur and cur.v == version then return string.sub(cur.raw, 25) end
@@ -21,10 +21,11 @@ local function resolve_value(key, name, cur, entries, version, records)
     if held <= 0 then broken() end
     local rec = records[held]
     if rec == nil then
-      rec = read_record(redis.call('HGET', key, '#' .. held)) or false
+      rec = read_record(redis.call('HGET', key, string.format('#%d', held))) or false
       records[held] = rec
     end
-    local value = rec and rec.held[name]
+    if not rec then broken() end
+    local value = rec.held[name]
     if value == nil then broken() end
     if value ~= true then return value end
     local made = nil

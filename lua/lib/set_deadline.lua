@@ -1,12 +1,11 @@
--- set_deadline(key, seq, heads, now) -> nothing: from `heads` (every current value of the
--- entity, taken apart as read_head does), write the entity header "#" (sequence number `seq`,
--- count of values without expiry, earliest expiry) and make the key expire with its last live
--- value, or never while one has no expiry. An entity with no live value is deleted.
-local function set_deadline(key, seq, heads, now)
+-- set_deadline(key, seq, expiries, now) -> nothing: from `expiries` (of every current value of
+-- the entity, ms; 0: none), write the entity header "#" (record number `seq`, count of values
+-- without expiry, earliest expiry) and make the key expire with its last live value, or never
+-- while one has no expiry. An entity with no live value is deleted.
+local function set_deadline(key, seq, expiries, now)
   local rcall = redis.call
   local untimed, earliest, latest = 0, 0, 0
-  for _, head in ipairs(heads) do
-    local x = head.x
+  for _, x in ipairs(expiries) do
     if x == 0 then
       untimed = untimed + 1
     elseif x > now then

@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from fsredis_server.errors import BadRequest, BodyTooLarge
 from fsredis_server.state import REGISTRY, SETTINGS
@@ -23,12 +24,22 @@ from fsredis_server.wire import _MSGPACK_TYPES, event_time, respond, to_features
 CHUNK = 1 << 16
 
 
+async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
+    """The body as it arrives (inflated by aiohttp when gzip or deflate); BadRequest when it
+    cannot be read or inflated."""
+    try:
+        async for chunk in request.content.iter_chunked(CHUNK):
+            yield chunk
+    except RequestPayloadError as exc:
+        raise BadRequest(f"the body could not be read: {str(exc).splitlines()[-1].strip()}") from None
+
+
 async def objects(request: web.Request) -> AsyncIterator[Any]:
     """The body's objects as they arrive (a BadRequest in place of one that does not parse)."""
     limit = request.app[SETTINGS].max_body_bytes
     if request.content_type in _MSGPACK_TYPES:
         unpacker = msgpack.Unpacker(raw=False, timestamp=3, strict_map_key=True, max_buffer_size=limit)
-        async for chunk in request.content.iter_chunked(CHUNK):
+        async for chunk in _chunks(request):
             try:
                 unpacker.feed(chunk)
             except msgpack.BufferFull:
@@ -40,7 +51,7 @@ async def objects(request: web.Request) -> AsyncIterator[Any]:
                 raise BadRequest(f"the stream is not valid msgpack: {exc}") from None
         return
     pending = b""
-    async for chunk in request.content.iter_chunked(CHUNK):
+    async for chunk in _chunks(request):
         pending += chunk
         *lines, pending = pending.split(b"\n")
         if len(pending) > limit:
