@@ -46,7 +46,8 @@ local st = read_entity(key, {name}, now)
 local cur = st.cur[1]
 local counter, entries = read_index(name, st.index[1] or nil)
 local top = math.max(counter, cur and cur.v or 0)
-if o.dedup_ms > 0 and seen_write(st.log, string.sub(redis.sha1hex(o.id), 1, 16)) then return {0, cur and cur.v or 0} end
+o.digest = string.sub(redis.sha1hex(o.id), 1, 16)
+if o.dedup_ms > 0 and seen_write(st.log, o.digest) then return {0, cur and cur.v or 0} end
 if target > top then
   fail('FSNOTFOUND', 'feature=' .. name .. string.format(' rule=version version %d does not exist (the latest is %d)', target, top))
 end

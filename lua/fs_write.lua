@@ -39,7 +39,8 @@ local now = now_ms()
 local st = read_entity(key, names, now)
 
 -- Everything is checked: from here on, apply.
-if o.dedup_ms > 0 and seen_write(st.log, string.sub(redis.sha1hex(o.id), 1, 16)) then return {0} end
+o.digest = string.sub(redis.sha1hex(o.id), 1, 16)
+if o.dedup_ms > 0 and seen_write(st.log, o.digest) then return {0} end
 local versions = apply_write(key, st, names, values, ttls, o, meta, now)
 table.insert(versions, 1, 1)
 return versions

@@ -73,8 +73,8 @@ for e, plan in ipairs(plans) do
     out[e] = {err = plan.refused}
   else
     local st = plan.st or read_entity(plan.key, plan.names, now)
-    o.id, o.event_time = plan.id, plan.event
-    if o.dedup_ms > 0 and seen_write(st.log, string.sub(redis.sha1hex(plan.id), 1, 16)) then
+    o.id, o.event_time, o.digest = plan.id, plan.event, string.sub(redis.sha1hex(plan.id), 1, 16)
+    if o.dedup_ms > 0 and seen_write(st.log, o.digest) then
       out[e] = {0}
     else
       local versions = apply_write(plan.key, st, plan.names, plan.values, plan.ttls, o, meta, now)

@@ -113,7 +113,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   end
   if o.dedup_ms > 0 and o.id then
     set[#set + 1] = '#w'
-    set[#set + 1] = remember_write(st.log, sub(redis.sha1hex(o.id), 1, 16), now, o.dedup_ms)
+    set[#set + 1] = remember_write(st.log, o.digest or sub(redis.sha1hex(o.id), 1, 16), now, o.dedup_ms)
   end
   local header = math.max(seq, st.seq)
   set[#set + 1] = '#'
