@@ -99,15 +99,21 @@ def decode_value(raw: bytes) -> Any:
         raise ValueError(f"the stored value is unreadable ({type(exc).__name__}: {exc})"[:300]) from None
 
 
+def unpack_values(count: int, joined: bytes) -> list[Any]:
+    """``count`` msgpack values stored back to back (stored values are whole msgpack objects,
+    checked on write), decoded in one ``unpackb``; ValueError when they are not."""
+    try:
+        return msgpack.unpackb(b"\xdd" + count.to_bytes(4, "big") + joined, **_VALUE_HOOKS)  # type: ignore[no-any-return]
+    except _UNREADABLE as exc:
+        raise ValueError(f"a stored value is unreadable ({type(exc).__name__})") from None
+
+
 def decode_values(raws: list[bytes]) -> list[Any]:
     """Decode many stored values at once: the msgpack ones in one ``unpackb`` of an array
     made by joining them (stored values are whole msgpack objects, checked on write), the tagged
     ones one by one. ValueError when any is unreadable (decode them one by one to find which)."""
     plain = [raw for raw in raws if raw[0] != _TAG]
-    try:
-        decoded = msgpack.unpackb(b"\xdd" + len(plain).to_bytes(4, "big") + b"".join(plain), **_VALUE_HOOKS)
-    except _UNREADABLE as exc:
-        raise ValueError(f"a stored value is unreadable ({type(exc).__name__})") from None
+    decoded = unpack_values(len(plain), b"".join(plain))
     if len(plain) == len(raws):
         return decoded  # type: ignore[no-any-return]
     untagged = iter(decoded)
@@ -116,6 +122,9 @@ def decode_values(raws: list[bytes]) -> list[Any]:
 
 HEAD = 24
 """Bytes before a current value: int48 LE expiry ms (0: none), event time ms, version, record."""
+NEVER = bytes(6)
+"""The expiry of a value that never expires, as it starts a stored field."""
+TAG = _TAG
 
 
 def live(raw: bytes | None, now_ms: float) -> Any:
