@@ -38,7 +38,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   local function settle(name, cur, index, value, expires)
     local top = index and unpack_at('<i6', index) or 0
     if cur and cur.v > top then top = cur.v end
-    local entry, version, held, made_here  -- the one entry this write adds, its version, its value
+    local entry, version, held, made_by, made_here  -- the entry this write adds: version, value, maker
     local current, result = 0, nil
     if value then
       top = top + 1
@@ -56,43 +56,59 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
         if cur then
           if cur.x == 0 then untimed = untimed - 1 end
           local old = sub(cur.raw, 25)
-          entry, version, held = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, old ~= value and old
+          entry, version, held, made_by = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, old ~= value and old, cur.s
         end
         current, result = top, top
       else
-        entry, version, held, made_here = pack('<i6i6i6i6i6', top, event, expires, seq, seq), top, value, true
+        entry, version, held, made_by, made_here = pack('<i6i6i6i6i6', top, event, expires, seq, seq), top, value, seq, true
         expiries[#expiries + 1] = cur.x
         current, result = cur.v, -top
       end
     else
       unset[#unset + 1] = name
-      entry, version, held = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, sub(cur.raw, 25)
+      entry, version, held, made_by = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, sub(cur.raw, 25), cur.s
     end
-    local body = index and sub(index, 7) or ''
-    if entry then
-      local at = #body + 1  -- entries stay in version order: insert before the first newer one
-      while at > 1 and unpack_at('<i6', body, at - 30) > version do at = at - 30 end
-      body = sub(body, 1, at - 1) .. entry .. sub(body, at)
-    end
-    local drop = #body / 30 - math.max(keep - (current > 0 and 1 or 0), 0)
-    local kept = entry ~= nil
-    if drop > 0 then
-      for at = 1, drop * 30, 30 do
-        local v, _, _, made, holder = unpack_at('<i6i6i6i6i6', body, at)
-        if v == version then kept = false end
+    -- The index after this write: the older entries, this write's entry in version order, the
+    -- oldest cut off beyond the limit. Usually the entry goes last: one string is built.
+    local n = index and (#index - 6) / 30 or 0
+    local drop = n + (entry and 1 or 0) - math.max(keep - (current > 0 and 1 or 0), 0)
+    local kept, rest = entry ~= nil, ''  -- the index is then: top .. rest .. entry
+    if not entry or n == 0 or unpack_at('<i6', index, #index - 29) < version then
+      local cut = math.min(math.max(drop, 0), n)  -- older entries dropped
+      for at = 7, 6 + cut * 30, 30 do
+        local _, _, _, made, holder = unpack_at('<i6i6i6i6i6', index, at)
         deltas[made] = (deltas[made] or 0) - 1
         deltas[holder] = (deltas[holder] or 0) - 1
       end
-      body = sub(body, drop * 30 + 1)
+      if entry and drop > n then  -- no room even for it: the version it stood for is gone
+        kept, entry = false, nil
+        deltas[made_by] = (deltas[made_by] or 0) - 1
+      end
+      if cut < n then rest = sub(index, 7 + cut * 30) end
+    else  -- an older version than some kept one (after events out of order): insert, then cut
+      local body = sub(index, 7)
+      local at = #body + 1
+      while at > 1 and unpack_at('<i6', body, at - 30) > version do at = at - 30 end
+      body = sub(body, 1, at - 1) .. entry .. sub(body, at)
+      if drop > 0 then
+        for at2 = 1, drop * 30, 30 do
+          local v, _, _, made, holder = unpack_at('<i6i6i6i6i6', body, at2)
+          if v == version then kept = false end
+          deltas[made] = (deltas[made] or 0) - 1
+          deltas[holder] = (deltas[holder] or 0) - 1
+        end
+        body = sub(body, drop * 30 + 1)
+      end
+      rest, entry = body, nil
     end
     if kept and seq > 0 then
       own = own + (made_here and 2 or 1)
       held_names[#held_names + 1] = name
       held_values[#held_values + 1] = held
     end
-    if #body > 0 or top > current then
+    if rest ~= '' or entry or top > current then
       set[#set + 1] = name .. '#'
-      set[#set + 1] = pack('<i6', top) .. body
+      set[#set + 1] = pack('<i6', top) .. rest .. (entry or '')
     elseif index then
       unset[#unset + 1] = name .. '#'
     end
