@@ -645,13 +645,29 @@ def fmt_memory(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bench_ingest(url: str, namespace: str, rows: int) -> dict[str, Any]:
+    """fs.ingest of a DataFrame of ``rows`` x 10 features, in a child process (bench/ingest.py)."""
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("ingest.py")), url, f"{namespace}-ingest", str(rows)],
+                          capture_output=True, text=True, check=True, timeout=1800)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fmt_ingest(m: dict[str, Any]) -> str:
+    lines = [f"ingest of a DataFrame, {m['rows']:,} rows x 10 features (encoding included), peak RSS {m['peak_rss_mb']:.0f} MB"]
+    for label in ("fresh", "second version"):
+        r = m[label]
+        lines.append(f"  {label:<16} {r['features_per_s']:>10,.0f} features/s   {r['server_us_per_row']:6.1f} srv us/row   "
+                     f"floor (pipeline of HSET) {r['floor_features_per_s']:>10,.0f}/s   {r['ratio']:.2f}x   target >= 300,000 (v2)")
+    return "\n".join(lines)
+
+
 def cleanup(url: str, raw: redis.Redis, namespace: str) -> None:
     with FeatureStore(FeatureStoreConfig(redis_url=url, namespace=namespace)) as fs:
         try:
             fs.unregister_features("checked", SCALARS, author="bench")
         except Exception:  # noqa: BLE001 - not registered (the run stopped before), or already gone
             pass
-    for pattern in (f"{namespace}:*}}:e", "bench-floor:*"):
+    for pattern in (f"{namespace}:*}}:e", "bench-floor:*", f"{namespace}-ingest*"):
         batch = list(raw.scan_iter(match=pattern, count=1000))
         for start in range(0, len(batch), 1000):
             raw.unlink(*batch[start:start + 1000])
@@ -701,6 +717,7 @@ def main(argv: list[str] | None = None) -> int:
             report["memory"] = memory_embedding(fs, raw)
             report["validation"] = bench_validation(fs, raw, max(1000, n // 2), stats)
         report["capacity"] = capacity(url, namespace, args.quick, stats)
+        report["ingest"] = bench_ingest(url, namespace, 20_000 if args.quick else 100_000)
         report["http"] = [] if args.skip_http else bench_http(url, namespace, 3 if args.quick else 10)
         cleanup(url, raw, namespace)
         cleaned = True
@@ -735,6 +752,8 @@ def main(argv: list[str] | None = None) -> int:
     print(fmt_row(report["memory"]))
     if report.get("capacity"):
         print(fmt_row(report["capacity"]))
+    print()
+    print(fmt_ingest(report["ingest"]))
     print()
     print(fmt_memory(report["memory_mixed"]))
     args.output.parent.mkdir(parents=True, exist_ok=True)

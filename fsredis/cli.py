@@ -264,6 +264,9 @@ def info_command(args: argparse.Namespace) -> int:
             if len(sampled) < args.sample:
                 sampled.append(key)
         print(f"entities: {entities} in namespace {namespace!r}")
+        old = sum(1 for _ in client.scan_iter(match=f"{namespace}:*{{*}}:v", count=1000))
+        if old:
+            print(f"format 1: {old} entities still in storage format 1 (fsredis 0.1): run `fsredis migrate`")
         if sampled:
             sizes = [client.memory_usage(key) or 0 for key in sampled]
             print(f"memory:   {np.mean(sizes):.0f} bytes per entity on average over {len(sizes)} sampled "

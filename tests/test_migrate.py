@@ -50,6 +50,8 @@ def test_migrate_converts_values_history_and_write_ids(server, namespace, capsys
         for entity in ("product:1", "product:2", "3"):
             write_v1(client, namespace, entity, now_ms)
     target = ["--redis-url", server.url, "--namespace", namespace]
+    assert main(["info", *target]) == 0
+    assert "3 entities still in storage format 1" in capsys.readouterr().out
     assert main(["migrate", "--dry-run", *target]) == 0
     assert "3 entities" in capsys.readouterr().out
     assert main(["migrate", *target]) == 0
@@ -74,6 +76,8 @@ def test_migrate_converts_values_history_and_write_ids(server, namespace, capsys
         assert store.get_features("product:1", ["price"]) == {"price": 2.5}
     assert main(["migrate", *target]) == 0  # nothing left to do
     assert "migrated 0 of 0 entities" in capsys.readouterr().out
+    assert main(["info", *target]) == 0
+    assert "format 1" not in capsys.readouterr().out
 
 
 def test_migrate_leaves_entities_written_since_alone_and_refuses_damage(server, namespace, capsys) -> None:
