@@ -247,11 +247,10 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             for e in ids
         ]
         ttl_option = commands.batch_ttl(ttl)
-        if isinstance(ttl_option, dict):
-            for e, row in zip(ids, encoded):
-                strays = sorted(set(ttl_option) - set(row[3][::2]))
-                if strays:
-                    raise ValidationError(strays[0], "ttl", f"the ttl map names features not in the write of {e}: {strays}")
+        if isinstance(ttl_option, dict):  # each row takes the entries of its features; a name in none is a mistake
+            strays = sorted(set(ttl_option).difference(*(row[3][::2] for row in encoded)))
+            if strays:
+                raise ValidationError(strays[0], "ttl", f"the ttl map names features no row of the batch has: {strays}")
         groups = commands.batch_groups(ids, [row[0] for row in encoded], self._cluster)
         position = {e: i for i, e in enumerate(ids)}
         calls = [

@@ -23,29 +23,24 @@ DRIFT = 1e-3
 class ServerClock:
     """An upper bound of a server's clock, learned from ``TIME`` every ``interval`` seconds."""
 
-    __slots__ = ("interval", "_server_ms", "_sent", "_expires")
+    __slots__ = ("interval", "_reading")
 
     def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
-        self._server_ms = 0.0
-        self._sent = 0.0
-        self._expires = 0.0  # monotonic time after which the bound must be learned again
+        # (server ms, monotonic time TIME was sent, monotonic time to learn again): one tuple,
+        # replaced whole, so threads sharing a store never mix two readings.
+        self._reading = (0.0, 0.0, 0.0)
 
     def stale(self) -> bool:
         """True when the bound must be learned again (first use, or ``interval`` has passed)."""
-        return monotonic() >= self._expires
+        return monotonic() >= self._reading[2]
 
     def learn(self, reply: Any, sent: float) -> None:
         """Take a ``TIME`` reply (seconds, microseconds) to a command sent at ``sent`` (monotonic)."""
         seconds, micros = int(reply[0]), int(reply[1])
-        self._server_ms = seconds * 1000.0 + micros / 1000.0
-        self._sent = sent
-        self._expires = monotonic() + self.interval
+        self._reading = (seconds * 1000.0 + micros / 1000.0, sent, monotonic() + self.interval)
 
     def upper_ms(self) -> float:
         """An upper bound of the server's time now, in ms since the epoch."""
-        return self._server_ms + (monotonic() - self._sent) * 1000.0 * (1.0 + DRIFT) + 1.0
-
-    def forget(self) -> None:
-        """Learn the bound again before the next use (after a reconnect or failover)."""
-        self._expires = 0.0
+        server_ms, sent, _ = self._reading
+        return server_ms + (monotonic() - sent) * 1000.0 * (1.0 + DRIFT) + 1.0

@@ -192,9 +192,12 @@ def _ttl_option(features: Mapping[str, Any], ttl: TTL) -> int | dict[str, int] |
 
 
 def _check_write_id(write_id: object) -> str:
-    if not isinstance(write_id, str) or not 0 < len(write_id.encode()) <= limits.WRITE_ID_BYTES:
-        raise ValidationError("-", "write_id", f"a write id is a string of 1-{limits.WRITE_ID_BYTES} bytes")
-    return write_id
+    try:
+        if isinstance(write_id, str) and 0 < len(write_id.encode()) <= limits.WRITE_ID_BYTES:
+            return write_id
+    except UnicodeEncodeError:  # a lone surrogate
+        pass
+    raise ValidationError("-", "write_id", f"a write id is a string of 1-{limits.WRITE_ID_BYTES} bytes of UTF-8")
 
 
 def _pairs(features: Mapping[str, Any], policy: Policy) -> list[Any]:
@@ -208,6 +211,8 @@ def _pairs(features: Mapping[str, Any], policy: Policy) -> list[Any]:
     for name, value in features.items():
         if type(name) is not str:
             raise ValidationError(repr(name), "name", "feature names are strings")
+        if not name.isascii():
+            raise ValidationError(name, "name", "names are 1-128 characters of A-Z a-z 0-9 _ . - and start with a letter or _")
         out += (name, encode(name, value, dtype))
     return out
 
@@ -503,18 +508,18 @@ def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
             own = fields.pop("features", None)
             if isinstance(own, dict) and isinstance(own.get(name), dict):
                 fields.update(own[name])
-            entry = {
-                "version": int(version),
-                "value": codec.decode_value(value),
-                "timestamp": _seconds(int(written)),
-                "event_time": event / 1000.0,
-                "source": fields.pop("source", None),
-                "write_id": write_id.decode(errors="replace") if write_id else None,
-                "expires_at": _seconds(int(expires)),
-                "expired": 0 < int(expires) <= now_ms,
-                "current": int(version) == current,
-                **{str(key): field for key, field in fields.items()},
-            }
+            entry = {str(key): field for key, field in fields.items()}  # lineage fields; the version's own win
+            entry.update(
+                version=int(version),
+                value=codec.decode_value(value),
+                timestamp=_seconds(int(written)),
+                event_time=event / 1000.0,
+                source=fields.get("source"),
+                write_id=write_id.decode(errors="replace") if write_id else None,
+                expires_at=_seconds(int(expires)),
+                expired=0 < int(expires) <= now_ms,
+                current=int(version) == current,
+            )
             if entry["current"]:
                 expiry = entry["expires_at"]
             versions.append(entry)

@@ -6,10 +6,14 @@ embeddings), then written by ``fs_write_batch``: 500 rows a call, several calls 
 (one call per slot on a cluster). Every row is one atomic, versioned write of its entity with
 its own event time.
 
-Re-running a load adds nothing twice: each row's write id is a digest of the source's name and
-the row itself (entity, event time, values), and the Lua write applies a write id at most once
-within ``dedup_window`` (24 h by default for loads). Rows the registry refuses are collected
-(count, examples, an optional NDJSON reject file) instead of stopping the load, unless
+Re-running a load adds nothing twice. A load has an identity: its ``source`` name when given,
+else a file's path, size and modification time (an in-memory object without a ``source`` has a
+new one each call). Under that identity the store keeps a checkpoint, the number of rows done
+(``<ns>:{ingest}:<digest>``, kept ``dedup_window``, 24 h by default); a run of the same load
+starts after it. The rows of the round trip in flight when a run died are protected by their
+write ids: a digest of the identity, the row's position and the row itself, which the Lua write
+applies at most once within ``dedup_window``. Rows the registry refuses are collected (count,
+examples, an optional NDJSON reject file) instead of stopping the load, unless
 ``on_error="raise"``.
 """
 
@@ -86,6 +90,8 @@ class IngestReport:
     examples: list[tuple[int, str, str]] = field(default_factory=list)
     """The first refused rows: (row number, entity id, why)."""
     reject_file: str | None = None
+    resumed: int = 0
+    """Rows an earlier run of the same load had done (its checkpoint): skipped."""
     seconds: float = 0.0
 
     @property
@@ -105,9 +111,10 @@ def _arrow() -> Any:
     return pyarrow
 
 
-def record_batches(data: Any, batch_rows: int) -> tuple[Iterator[pa.RecordBatch], int | None, str]:
-    """The source as record batches of at most ``batch_rows`` rows, its row count when known,
-    and a name for it (a path, or the kind of object)."""
+def record_batches(data: Any, batch_rows: int) -> tuple[Iterator[pa.RecordBatch], int | None, str, str | None]:
+    """The source as record batches of at most ``batch_rows`` rows, its row count when known, a
+    name for it (a path, or the kind of object), and for files an identity that changes with their
+    content (path, size, modification time of each file)."""
     pa = _arrow()
     if isinstance(data, (str, os.PathLike)):
         import pyarrow.dataset as ds
@@ -117,14 +124,16 @@ def record_batches(data: Any, batch_rows: int) -> tuple[Iterator[pa.RecordBatch]
         kind = "csv" if name.endswith((".csv", ".csv.gz", ".tsv")) else "parquet"
         dataset = ds.dataset(path, format=kind)
         total = dataset.count_rows() if kind == "parquet" else None
-        return iter(dataset.to_batches(batch_size=batch_rows)), total, os.path.abspath(path)
+        stats = [(f, os.stat(f)) for f in sorted(dataset.files)]
+        identity = "\n".join(f"{os.path.abspath(f)}|{s.st_size}|{s.st_mtime_ns}" for f, s in stats)
+        return iter(dataset.to_batches(batch_size=batch_rows)), total, os.path.abspath(path), identity
     if type(data).__module__.startswith("pandas") and hasattr(data, "to_records"):
         table = pa.Table.from_pandas(data, preserve_index=False)
-        return iter(table.to_batches(batch_rows)), table.num_rows, "DataFrame"
+        return iter(table.to_batches(batch_rows)), table.num_rows, "DataFrame", None
     if isinstance(data, pa.Table):
-        return iter(data.to_batches(batch_rows)), data.num_rows, "Table"
+        return iter(data.to_batches(batch_rows)), data.num_rows, "Table", None
     if isinstance(data, pa.RecordBatch):
-        return iter([data]), data.num_rows, "RecordBatch"
+        return iter([data]), data.num_rows, "RecordBatch", None
     if isinstance(data, Iterable):
         def each() -> Iterator[pa.RecordBatch]:
             for part in data:
@@ -134,7 +143,7 @@ def record_batches(data: Any, batch_rows: int) -> tuple[Iterator[pa.RecordBatch]
                     table = part if isinstance(part, pa.Table) else pa.Table.from_pandas(part, preserve_index=False)
                     yield from table.to_batches(batch_rows)
 
-        return each(), None, "batches"
+        return each(), None, "batches", None
     raise TypeError(
         "ingest takes a pandas DataFrame, a pyarrow Table or RecordBatch, an iterable of those, "
         f"or the path of a Parquet or CSV file (or a directory of them), not {type(data).__name__}"
@@ -199,17 +208,20 @@ def encode_column(name: str, column: pa.Array, embedding_dtype: str) -> list[Any
     return out
 
 
-def _event_ms(column: pa.Array) -> list[int | None]:
+def _event_ms(name: str, column: pa.Array) -> list[Any]:
+    """Each row's event time in ms: None where null (the server's time), a ValidationError that
+    refuses the row where it is not finite or lies beyond LIMITS.time_ms of the epoch."""
     pa = _arrow()
     valid = column.is_valid().to_numpy(zero_copy_only=False)
     if pa.types.is_timestamp(column.type):
-        ms = _timestamps_us(column) // 1000
+        ms = (_timestamps_us(column) // 1000).astype(np.float64)
     elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         ms = np.round(column.to_numpy(zero_copy_only=False).astype(np.float64) * 1000)
-        valid = valid & np.isfinite(ms) & (np.abs(ms) <= limits.TIME_MS)
     else:
-        raise ValidationError(str(column.type), "event_time", "the event time column holds timestamps or seconds since the epoch")
-    return [int(m) if ok else None for m, ok in zip(ms, valid)]
+        raise ValueError(f"event_time_column {name!r} holds {column.type}: timestamps or seconds since the epoch")
+    good = np.isfinite(ms) & (np.abs(ms) <= limits.TIME_MS)
+    bad = ValidationError(name, "event_time", f"event times are finite and within {limits.TIME_MS // 31_536_000_000} years of 1970")
+    return [(int(m) if fine else bad) if ok else None for m, ok, fine in zip(ms, valid, good)]
 
 
 @dataclass
@@ -243,6 +255,8 @@ class IngestOperations:
         def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any: ...
 
         def _send_many(self, calls: list[Call]) -> Operation: ...
+
+        def _plain(self, request: Any) -> Operation: ...
 
         def _keys(self, entity_id: str) -> Any: ...
 
@@ -290,28 +304,40 @@ class IngestOperations:
         self, data, entity_column, entity_type, event_time_column, features, source, ttl, on_error,
         reject_file, progress, dedup_window, batch_rows,
     ) -> Operation:
-        batches, total, name = record_batches(data, batch_rows)
+        batches, total, name, identity = record_batches(data, batch_rows)
         label = source if source is not None else name
+        identity = source if source is not None else identity
         policy = dataclasses.replace(self._policy, dedup_window_ms=round(dedup_window * 1000))
         meta = commands.pack_meta(label, None)
         ttl_option = commands.batch_ttl(ttl)
         load = _Load(IngestReport(source=label, reject_file=os.fspath(reject_file) if reject_file else None), on_error)
         report = load.report
+        # Under a stable identity the rows done are checkpointed; else ids are unique to this call.
+        tag = (identity or os.urandom(16).hex()).encode()
+        checkpoint = None
+        if identity is not None:
+            checkpoint = f"{self.config.namespace}:{{ingest}}:{hashlib.blake2b(tag, digest_size=12).hexdigest()}"
+            report.resumed = int((yield from self._plain(("HGET", checkpoint, "rows"))) or 0)
+        step = ROWS_PER_CALL * CALLS_PER_ROUND
         if reject_file is not None:
             load.reject = open(reject_file, "w", encoding="utf-8")
         try:
             for batch in batches:
-                rows = self._encode_batch(batch, entity_column, entity_type, event_time_column, features, label, load)
+                first = report.rows
                 report.rows += batch.num_rows
-                for start in range(0, len(rows), ROWS_PER_CALL * CALLS_PER_ROUND):
-                    yield from self._write_round(rows[start : start + ROWS_PER_CALL * CALLS_PER_ROUND], policy, ttl_option, meta, load)
+                if report.rows <= report.resumed:
+                    continue
+                if first < report.resumed:  # the checkpoint falls inside this batch
+                    batch, first = batch.slice(report.resumed - first), report.resumed
+                rows = self._encode_batch(batch, first, entity_column, entity_type, event_time_column, features, tag, load)
+                for start in range(0, max(len(rows), 1), step):
+                    yield from self._write_round(rows[start : start + step], policy, ttl_option, meta, load)
+                    done = rows[start + step][4] if start + step < len(rows) else report.rows
+                    if checkpoint is not None:
+                        yield from self._plain([("HSET", checkpoint, "rows", done, "source", label),
+                                                ("PEXPIRE", checkpoint, policy.dedup_window_ms or 1)])
                     if progress is not None:
-                        progress(IngestProgress(
-                            report.rows - batch.num_rows + min(start + ROWS_PER_CALL * CALLS_PER_ROUND, len(rows)),
-                            total, report.written, report.rejected, time.perf_counter() - load.started,
-                        ))
-                if not rows and progress is not None:
-                    progress(IngestProgress(report.rows, total, report.written, report.rejected, time.perf_counter() - load.started))
+                        progress(IngestProgress(done, total, report.written, report.rejected, time.perf_counter() - load.started))
         finally:
             if load.reject is not None:
                 load.reject.close()
@@ -319,8 +345,10 @@ class IngestOperations:
         return report
 
     def _encode_batch(  # type: ignore[no-untyped-def]
-        self, batch, entity_column, entity_type, event_time_column, features, label, load
+        self, batch, first, entity_column, entity_type, event_time_column, features, tag, load
     ) -> list[Row]:
+        """The rows of one record batch, encoded; ``first`` is the number of its first row in
+        the source. Rows refused here (a value, an entity id, an event time) are reported."""
         schema_names = batch.schema.names
         if entity_column not in schema_names:
             raise ValueError(f"entity_column {entity_column!r} is not a column of the source ({schema_names})")
@@ -334,38 +362,43 @@ class IngestOperations:
             raise ValueError(f"features {missing} are not columns of the source")
         dtype = self._policy.embedding_dtype
         columns = [encode_column(n, batch.column(n), dtype) for n in names]
-        events = _event_ms(batch.column(event_time_column)) if event_time_column else [None] * batch.num_rows
+        events = _event_ms(event_time_column, batch.column(event_time_column)) if event_time_column else [None] * batch.num_rows
         prefix = f"{entity_type}:" if entity_type else ""
-        tag = label.encode()
-        first = load.report.rows
         rows: list[Row] = []
         for i, (ident, event) in enumerate(zip(batch.column(entity_column).to_pylist(), events)):
+            number = first + i
             entity = f"{prefix}{ident}"
             pairs: list[Any] = []
-            why = None
+            why = str(event) if type(event) is ValidationError else None
+            if ident is None:
+                why = str(ValidationError(entity_column, "entity_id", "the entity id is null"))
             for name, cells in zip(names, columns):
                 cell = cells[i]
                 if cell is None:
                     continue
                 if type(cell) is ValidationError:
-                    why = str(cell)
+                    why = why or str(cell)
                     break
                 pairs += (name, cell)
-            try:
-                keys = self._keys(entity)
-            except ValidationError as exc:
-                why = why or str(exc)
+            if why is None:
+                try:
+                    keys = self._keys(entity)
+                except ValidationError as exc:
+                    why = str(exc)
             if why is not None:
-                load.refuse(first + i, entity, why)
+                load.refuse(number, entity, why)
                 continue
             if not pairs:
                 load.report.empty += 1
                 continue
+            # The write id: the load's identity, the row's position, the row itself.
             digest = hashlib.blake2b(tag, digest_size=16)
-            digest.update(b"\0%s\0%d\0" % (entity.encode(), -2**63 if event is None else event))
-            for part in pairs:
-                digest.update(part if type(part) is bytes else part.encode() + b"\0")
-            rows.append((keys, digest.hexdigest(), event, pairs, first + i, entity))
+            digest.update(b"\0%d\0%s\0%d" % (number, entity.encode(), -2**63 if event is None else event))
+            for k in range(0, len(pairs), 2):
+                value = pairs[k + 1]
+                digest.update(b"\0%s\0%d\0" % (pairs[k].encode(), len(value)))
+                digest.update(value)
+            rows.append((keys, digest.hexdigest(), event, pairs, number, entity))
         return rows
 
     def _write_round(self, rows: list[Row], policy: commands.Policy, ttl: Any, meta: bytes, load: _Load) -> Operation:

@@ -96,7 +96,7 @@ def split_entity(entity_id: object) -> tuple[str | None, str]:
             repr(entity_id), "entity_id", f"entity ids are str, got {type(entity_id).__name__}"
         )
     group, colon, ident = entity_id.rpartition(":")
-    if (colon and not _GROUP.fullmatch(group)) or not _ID.fullmatch(ident):
+    if (colon and not _GROUP.fullmatch(group)) or not _ID.fullmatch(ident) or not _encodable(ident):
         raise ValidationError(
             entity_id,
             "entity_id",
@@ -105,6 +105,15 @@ def split_entity(entity_id: object) -> tuple[str | None, str]:
             "'{', '}' or ':'",
         )
     return group or None, ident
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (a lone surrogate has none)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_entity_id(entity_id: object) -> str:

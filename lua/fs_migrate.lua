@@ -76,13 +76,21 @@ for _, name in ipairs(names) do
       local _, time, expires = struct.unpack('<ddd', raw, 5)
       local id = string.sub(raw, 33, 32 + w)
       local meta = string.sub(raw, 33 + w, 4 + n)
-      local group = id .. '\0' .. time .. '\0' .. meta
+      -- One record per write: the records of one write id, time and meta. Two versions of one
+      -- feature never share a record (a record holds one value per feature), so a repeat of
+      -- that key (dedup off, same id, same millisecond) opens another.
+      local group = id .. '\0' .. string.format('%.17g', time) .. '\0' .. meta
       local write = by_key[group]
+      while write and write.made[name] do
+        group = group .. '\0'
+        write = by_key[group]
+      end
       if not write then
-        write = {time = time, id = id, meta = meta, refs = 0, names = {}, values = {}}
+        write = {time = time, id = id, meta = meta, refs = 0, names = {}, values = {}, made = {}}
         by_key[group] = write
         writes[#writes + 1] = write
       end
+      write.made[name] = true
       list[#list + 1] = {v = v, time = time, expires = expires > 0 and expires or 0, write = write,
         value = string.sub(raw, 5 + n)}
     end
@@ -96,7 +104,11 @@ for seq, write in ipairs(writes) do write.seq = seq end
 local set, untimed, earliest, latest, moved = {}, 0, 0, 0, 0
 for _, name in ipairs(names) do
   local top, list = counters[name] or 1, versions[name]
-  local value, at = values[name], tonumber(expiry[name]) or 0
+  local value, at = values[name], 0
+  if expiry[name] then  -- an expiry that is not a whole number of ms counts as past, as format 1 read it
+    at = tonumber(expiry[name])
+    if not at or at ~= at or at < 1 or at ~= math.floor(at) or at > LIMITS.time_ms then at = 1 end
+  end
   local live = value ~= nil and (at == 0 or at > now)
   local entries = {}
   for i = #list, 1, -1 do  -- oldest first

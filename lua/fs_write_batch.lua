@@ -21,7 +21,8 @@
 --
 -- KEYS[i]  entity hash of entity i  <ns>:[<type>:]{<id>}:e; at most 10,000. On a cluster all
 --          keys of a call share a slot.
--- ARGV[1]  options shared by every entity, as fs_write (without id and event_time)
+-- ARGV[1]  options shared by every entity, as fs_write (without id and event_time); a ttl map
+--          names features of any entity (each takes the entries of the features it has)
 -- ARGV[2]  meta shared by every entity, as fs_write
 -- ARGV[3..] one block per key, in KEYS order: write id, event time (integer ms, or "" for the
 --          server's time), n (1-10,000), then n name, value pairs
@@ -45,7 +46,7 @@ for e = 1, #KEYS do
   if pos + 2 + 2 * count > #ARGV then fail('FSARG', 'the block of entity ' .. e .. ' is truncated') end
   local plan = {key = key, id = id, event = event}
   local ok, err = pcall(function()
-    plan.names, plan.values, plan.ttls = parse_features(key, ARGV, pos + 3, count, o)
+    plan.names, plan.values, plan.ttls = parse_features(key, ARGV, pos + 3, count, o, true)
   end)
   if not ok then plan.refused = refused(err, '^FSVALIDATION ') end
   plans[e] = plan

@@ -132,3 +132,18 @@ def test_the_write_log_remembers_the_latest_256_ids(store) -> None:
     assert not store.write_features("e1", {"a": -1}, write_id="w299").applied
     assert not store.write_features("e1", {"a": -1}, write_id="w60").applied  # the 256th newest before it
     assert store.write_features("e1", {"a": -1}, write_id="w0").applied  # forgotten: applied again
+
+
+@pytest.mark.parametrize("max_versions", [1, 0])
+def test_a_write_moving_expired_values_keeps_their_history(open_store, server, namespace, max_versions) -> None:
+    keeper = open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, default_ttl=None))
+    for i in range(3):
+        keeper.write_features("e1", {"b": i}, ttl={"b": 0.1})
+    keeper.write_features("e1", {"keep": 1})
+    time.sleep(0.2)
+    narrow = open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, default_ttl=None,
+                                           max_versions=max(max_versions, 1), enable_versioning=max_versions > 0))
+    narrow.write_features("e1", {"a": 1})  # moves b's expired value to history, under another max_versions
+    assert [v["version"] for v in keeper.get_feature_lineage("e1", "b")["versions"]] == [3, 2, 1]
+    assert keeper.rollback_feature("e1", "b", 1) == 4
+    assert keeper.get_features("e1", ["b"]) == {"b": 0}

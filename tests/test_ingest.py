@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fsredis import FeatureDefinition, FeatureStore, FeatureStoreConfig, IngestError
+from fsredis import FeatureDefinition, FeatureStore, FeatureStoreConfig, IngestError, ValidationError
 from fsredis.cli import main
 
 
@@ -53,8 +53,10 @@ def test_a_dataframe_lands_as_one_versioned_write_per_row(store) -> None:
     assert lineage["source"] == "catalog-2026-01" and lineage["event_time"] == 1_700_000_000.0
     again = store.ingest(data, entity_column="id", entity_type="product", event_time_column="at",
                          source="catalog-2026-01")
-    assert (again.written, again.already_applied) == (0, 50)
+    assert (again.written, again.resumed) == (0, 50)  # the same load: its checkpoint says it is done
     assert store.get_feature_lineage("product:7", "qty")["latest_version"] == 1
+    other = store.ingest(data, entity_column="id", entity_type="product")  # another load (no source): written
+    assert other.written == 50 and store.get_feature_lineage("product:7", "qty")["latest_version"] == 2
 
 
 def test_rows_out_of_event_order_keep_the_newest_current(store) -> None:
@@ -101,6 +103,36 @@ def test_files_stream_in_batches(store, tmp_path) -> None:
         store.ingest(42, entity_column="id")
 
 
+def test_equal_rows_are_each_written_and_many_rows_per_entity_rerun_once(store, tmp_path) -> None:
+    for value in (5, 6, 5):  # three loads, the last equal to the first: three versions
+        store.ingest(pd.DataFrame({"id": ["e"], "x": [value]}), entity_column="id")
+    assert [v["value"] for v in store.get_feature_lineage("e", "x")["versions"]] == [5, 6, 5]
+    store.ingest(pd.DataFrame({"id": ["f", "f", "f"], "x": [1, 2, 1]}), entity_column="id")  # one load, equal rows
+    assert store.get_feature_lineage("f", "x")["latest_version"] == 3
+    rows = 300  # more rows of one entity than its write log remembers
+    path = tmp_path / "history.parquet"
+    pq.write_table(pa.table({"id": ["g"] * rows, "x": list(range(rows)), "at": [float(i) for i in range(rows)]}), path)
+    first = store.ingest(path, entity_column="id", event_time_column="at")
+    second = store.ingest(path, entity_column="id", event_time_column="at")
+    assert (first.written, second.written, second.resumed) == (rows, 0, rows)
+    assert store.get_feature_lineage("g", "x")["latest_version"] == rows
+    path.write_bytes(path.read_bytes())  # the same rows in a file written again: another load
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    assert store.ingest(path, entity_column="id", event_time_column="at").written == rows
+
+
+def test_rows_with_a_null_id_or_a_bad_event_time_are_refused(store) -> None:
+    table = pa.table({"id": ["a", None, "c", "d"], "x": [1, 2, 3, 4],
+                      "at": pa.array([1.0, 2.0, float("nan"), 1e15])})
+    report = store.ingest(table, entity_column="id", event_time_column="at")
+    assert report.written == 1 and report.rejected == 3
+    assert {(row, why.split(": ")[0]) for row, _, why in report.examples} == {
+        (1, "feature=id rule=entity_id"), (2, "feature=at rule=event_time"), (3, "feature=at rule=event_time")}
+    far = pa.table({"id": ["a", "b"], "x": [1, 2],
+                    "at": pa.array([datetime(2026, 1, 1), datetime(9999, 12, 31)], pa.timestamp("us"))})
+    assert store.ingest(far, entity_column="id", event_time_column="at").rejected == 1
+
+
 def test_write_rows(store) -> None:
     results = store.write_rows([
         {"entity_id": "e1", "features": {"a": 1}},
@@ -145,7 +177,8 @@ def test_a_killed_ingest_run_again_adds_each_version_once(server, namespace, tmp
         partial = fs.get_features_batch([f"u:{i}" for i in range(n)], ["v"])
         assert sum(1 for row in partial.values() if row) < n  # it was stopped midway
         report = fs.ingest(path, entity_column="id", entity_type="u", event_time_column="at", batch_rows=500)
-        assert report.written + report.already_applied == 2 * n and report.already_applied > 0
+        assert report.resumed > 0  # it went on from the checkpoint of the killed run
+        assert report.resumed + report.written + report.already_applied == 2 * n
         final = fs.get_features_batch([f"u:{i}" for i in range(n)], ["v"])
         assert all(final[f"u:{i}"] == {"v": n + i} for i in range(n))  # the newer event is current
         for i in range(0, n, 97):
@@ -170,3 +203,14 @@ def test_the_cli_loads_a_file(server, namespace, tmp_path, capsys) -> None:
     assert main(["ingest", str(path), "--entity-column", "id", "--type", "product", "--stop-on-error",
                  "--source", "second", "--no-progress", *target]) == 1
     assert "rule=min" in capsys.readouterr().err
+
+
+def test_a_ttl_map_names_features_of_any_row(store, server, namespace) -> None:
+    table = pa.table({"id": ["a", "b"], "x": [1, 2], "y": [None, 3]})
+    assert store.ingest(table, entity_column="id", ttl={"x": 60, "y": 120}).written == 2
+    batch = store.write_features_batch({"c": {"x": 1}, "d": {"y": 2}}, ttl={"x": 60, "y": 120})
+    assert set(batch) == {"c", "d"}
+    with server.client() as client:
+        assert 110_000 < client.pttl(f"{namespace}:{{d}}:e") <= 120_000
+    with pytest.raises(ValidationError, match="no row"):
+        store.write_features_batch({"c": {"x": 1}}, ttl={"z": 60})

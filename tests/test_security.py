@@ -163,6 +163,13 @@ def test_writer_writes_and_reads_but_does_not_administer(acl_server) -> None:
         assert writer.get_features_batch(["product:2", "product:3"], ["price"])["product:3"] == {"price": 3.0}
         assert writer.get_feature_lineage("product:1", "price")["current_version"] == 3
         assert writer.delete_features("product:1", ["tag"]) == 1
+        import pandas as pd
+
+        loaded = writer.ingest(pd.DataFrame({"id": [4, 5], "price": [4.0, 5.0]}), entity_column="id",
+                               entity_type="product", source="acl-load")  # entity keys and its checkpoint
+        assert loaded.written == 2
+        assert writer.ingest(pd.DataFrame({"id": [4, 5], "price": [4.0, 5.0]}), entity_column="id",
+                             entity_type="product", source="acl-load").resumed == 2
         assert writer.get_registry().version == 0
         with pytest.raises(LibraryPermissionDenied, match="load-functions") as refused:
             writer.load_library()

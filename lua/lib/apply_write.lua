@@ -28,14 +28,18 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   local sub, pack, unpack_at = string.sub, struct.pack, struct.unpack
   local keep = o.max_versions
   local event = o.event_time or now
-  local seq = keep > 0 and st.seq + 1 or 0
+  -- This write's record number: when it keeps history, or moves expired values of other
+  -- features to history (with max_versions 0 too: their versions are theirs to keep). Its own
+  -- current values point at the record only when it keeps history (head_seq).
+  local seq = (keep > 0 or (st.expired and #st.expired > 0)) and st.seq + 1 or 0
+  local head_seq = keep > 0 and seq or 0
   local untimed, earliest, latest = st.untimed, st.earliest, 0
   local set, unset, deltas = {}, {}, {}
   local own, held_names, held_values = 0, {}, {}
   local versions, expiries = {}, {}
 
   -- One feature: `value` (nil: move the expired current value to history) with its expiry.
-  local function settle(name, cur, index, value, expires)
+  local function settle(name, cur, index, value, expires, purge)
     local top = index and unpack_at('<i6', index) or 0
     if cur and cur.v > top then top = cur.v end
     local entry, version, held, made_by, made_here  -- the entry this write adds: version, value, maker
@@ -44,9 +48,9 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
       top = top + 1
       if not cur or (cur.x > 0 and cur.x <= now) or event >= cur.e then
         set[#set + 1] = name
-        set[#set + 1] = pack_head(expires, event, top, seq) .. value
+        set[#set + 1] = pack_head(expires, event, top, head_seq) .. value
         expiries[#expiries + 1] = expires
-        if seq > 0 then own = own + 1 end
+        if head_seq > 0 then own = own + 1 end
         if expires == 0 then
           untimed = untimed + 1
         else
@@ -71,7 +75,10 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
     -- The index after this write: the older entries, this write's entry in version order, the
     -- oldest cut off beyond the limit. Usually the entry goes last: one string is built.
     local n = index and (#index - 6) / 30 or 0
-    local drop = n + (entry and 1 or 0) - math.max(keep - (current > 0 and 1 or 0), 0)
+    -- An expired value moved to history keeps every version of its feature: trimming is left
+    -- to that feature's own next write, under its writer's max_versions.
+    local limit = purge and n + 1 or math.max(keep - (current > 0 and 1 or 0), 0)
+    local drop = n + (entry and 1 or 0) - limit
     local kept, rest = entry ~= nil, ''  -- the index is then: top .. rest .. entry
     if not entry or n == 0 or unpack_at('<i6', index, #index - 29) < version then
       local cut = math.min(math.max(drop, 0), n)  -- older entries dropped
@@ -120,7 +127,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
     versions[i] = settle(names[i], st.cur[i], st.index[i], values[i], expires)
   end
   for _, dead in ipairs(st.expired or {}) do
-    settle(dead[1], dead[2], dead[3], nil, 0)
+    settle(dead[1], dead[2], dead[3], nil, 0, true)
   end
 
   if seq > 0 and own > 0 then
@@ -131,7 +138,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
     set[#set + 1] = '#w'
     set[#set + 1] = remember_write(st.log, o.digest or sub(redis.sha1hex(o.id), 1, 16), now, o.dedup_ms)
   end
-  local header = math.max(seq, st.seq)
+  local header = math.max(seq, st.seq)  -- (seq is st.seq + 1 or 0)
   set[#set + 1] = '#'
   set[#set + 1] = pack('<i6I4i6', header, untimed, earliest)
   call_chunked('HSET', key, set)

@@ -5,13 +5,14 @@
 --! include: lib/check_feature.lua
 --! include: lib/registry.lua
 --! include: lib/check_rules.lua
--- parse_features(key, args, from, count, o) -> names, values, ttls: the `count` name, value pairs
+-- parse_features(key, args, from, count, o, shared) -> names, values, ttls: the `count` name, value pairs
 -- args[from..] of a write to entity `key`, each checked (check_feature, then the registered rules
 -- of the entity's type: check_rules), with its TTL in ms (-1: never): the call's own (o.ttl, a
 -- number or a map), else the feature's registered TTL, else o.scalar_ttl or o.embedding_ttl by
 -- the value's kind. FSVALIDATION names the first feature refused (rules name|encoding|size|
--- finite|ttl|duplicate|unregistered, or a registered rule).
-local function parse_features(key, args, from, count, o)
+-- finite|ttl|duplicate|unregistered, or a registered rule). A ttl map naming a feature the write
+-- does not have is refused (rule ttl), unless `shared` (one map for the many writes of a batch).
+local function parse_features(key, args, from, count, o, shared)
   if count < 1 or count > LIMITS.names then
     fail('FSARG', 'a write takes 1 to ' .. LIMITS.names .. ' features, got ' .. count)
   end
@@ -45,7 +46,7 @@ local function parse_features(key, args, from, count, o)
     values[i] = check_rules(name, value, rule, strict)
     ttls[i] = ttl
   end
-  if per_feature then
+  if per_feature and not shared then
     for name in pairs(own) do
       if not seen[name] then reject(tostring(name), 'ttl', 'the ttl map names a feature this write does not have') end
     end

@@ -32,12 +32,16 @@ local function read_entity(key, names, now)
       fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=index the version index is not an fsredis index')
     end
     st.index[i] = index or false
+    local cur = st.cur[i]
+    if math.max(counter or 0, cur and cur.v or 0) >= LIMITS.version - 1 then
+      fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=index the version counter is at its limit: no version can follow')
+    end
   end
   local head = got[2 * n + 1]
   if head then
     if #head ~= 16 then fail('FSCORRUPT', 'feature=# rule=entity the entity header is not an fsredis header') end
     st.seq, st.untimed, st.earliest = struct.unpack('<i6I4i6', head)
-    if st.seq < 0 or st.seq >= LIMITS.version then
+    if st.seq < 0 or st.seq >= LIMITS.version - 1 then
       fail('FSCORRUPT', 'feature=# rule=entity the entity header holds a record number out of range')
     end
     st.known = true

@@ -1,8 +1,10 @@
 --! include: lib/hmget_many.lua
+--! include: lib/limits.lua
 -- scan_heads(key, skip) -> {name, head} of every current value of the entity (fields without '#')
 -- whose name is not a key of `skip`, heads taken apart as read_head does ({x, e, v, s, raw});
--- fields too short to be a current value are left out. Reads every field name (HKEYS): for the
--- exact passes over an entity (an expired feature to move to history, a deadline to recompute).
+-- fields that cannot be a current value (too short, a version or record number out of range)
+-- are left out. Reads every field name (HKEYS): for the exact passes over an entity (an expired
+-- feature to move to history, a deadline to recompute).
 local function scan_heads(key, skip)
   local names = {}
   for _, field in ipairs(redis.call('HKEYS', key)) do
@@ -14,7 +16,9 @@ local function scan_heads(key, skip)
     local raw = raws[i]
     if raw and #raw >= 25 then
       local x, e, v, s = struct.unpack('<i6i6i6i6', raw)
-      out[#out + 1] = {names[i], {x = x, e = e, v = v, s = s, raw = raw}}
+      if v >= 1 and v < LIMITS.version and s >= 0 and s < LIMITS.version then
+        out[#out + 1] = {names[i], {x = x, e = e, v = v, s = s, raw = raw}}
+      end
     end
   end
   return out
