@@ -6,6 +6,7 @@
 --! include: lib/pack_index.lua
 --! include: lib/pack_record.lua
 --! include: lib/call_chunked.lua
+--! include: lib/set_deadline.lua
 -- Convert one entity from storage format 1 (four keys: values, expiry, history, write ids) to
 -- format 2 (one hash, docs/storage_format.md), atomically: its current values with their
 -- expiry, every kept history record (as one format-2 record per original write: the records of
@@ -101,7 +102,7 @@ table.sort(writes, function(a, b) return a.time < b.time or (a.time == b.time an
 for seq, write in ipairs(writes) do write.seq = seq end
 
 -- Everything is read and checked: from here on, apply.
-local set, untimed, earliest, latest, moved = {}, 0, 0, 0, 0
+local set, expiries, moved = {}, {}, 0
 for _, name in ipairs(names) do
   local top, list = counters[name] or 1, versions[name]
   local value, at = values[name], 0
@@ -126,12 +127,7 @@ for _, name in ipairs(names) do
     local made = list[1] and list[1].v == top and list[1].write or nil
     set[#set + 1] = name
     set[#set + 1] = pack_head(at, made and made.time or now, top, made and made.seq or 0) .. value
-    if at == 0 then
-      untimed = untimed + 1
-    else
-      if earliest == 0 or at < earliest then earliest = at end
-      if at > latest then latest = at end
-    end
+    expiries[#expiries + 1] = at
   end
   if #entries > 0 or not live then
     set[#set + 1] = name .. '#'
@@ -146,18 +142,16 @@ for _, write in ipairs(writes) do
   end
 end
 local log = {}
-local ids = rcall('ZRANGE', KEYS[4], -1000, -1, 'WITHSCORES')
+local ids = rcall('ZRANGE', KEYS[4], -256, -1, 'WITHSCORES')  -- the write log keeps 256
 for i = 1, #ids, 2 do
   log[#log + 1] = string.sub(redis.sha1hex(ids[i]), 1, 16) .. struct.pack('<i6', tonumber(ids[i + 1]))
 end
 rcall('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-if untimed == 0 and latest == 0 then return moved end  -- every value had expired: nothing to keep
+if #expiries == 0 then return moved end  -- every value had expired: nothing to keep
 if #log > 0 then
   set[#set + 1] = '#w'
   set[#set + 1] = table.concat(log)
 end
-set[#set + 1] = '#'
-set[#set + 1] = struct.pack('<i6I4i6', #writes, untimed, earliest)
 call_chunked('HSET', KEYS[5], set)
-if untimed == 0 then rcall('PEXPIREAT', KEYS[5], latest) end
+set_deadline(KEYS[5], #writes, expiries, now)
 return moved
