@@ -55,7 +55,7 @@ class Transform:
         return f"{self.name}@{self.version}"
 
     def lineage(self) -> dict[str, Any]:
-        """What each output's history record holds about how it was computed."""
+        """What each output's version records (in its write's lineage) about how it was computed."""
         return {"transform": self.name, "transform_version": self.version, "inputs": list(self.inputs)}
 
     def run(self, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ local now = now_ms()
 -- Features: every name with a value or a counter.
 local names, counters = {}, {}
 for name in pairs(values) do
-  if string.byte(name, 1) ~= 35 then names[#names + 1] = name end  -- '#min' is bookkeeping
+  if string.byte(name, 1) ~= 35 then names[#names + 1] = name end  -- format 1's '#min' is bookkeeping
 end
 for field, text in pairs(history) do
   if string.byte(field, 1) ~= 35 and not string.find(field, '#', 1, true) then

@@ -1,7 +1,7 @@
 --! include: lib/fail.lua
 --! include: lib/limits.lua
 -- parse_names(args, from, what) -> the feature names args[from..], each a non-empty string without
--- '#' (the entity's bookkeeping fields, such as "#min" and "name#3", have one), at most
+-- '#' (the entity's bookkeeping fields, such as "#", "#12" and "name#", have one), at most
 -- LIMITS.names of them; else FSARG. Reads use it; writes check the full grammar (check_feature).
 local function parse_names(args, from, what)
   if #args - from + 1 > LIMITS.names then

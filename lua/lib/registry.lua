@@ -5,7 +5,7 @@
 --   versions  namespace -> the registry version compiled in
 --   empty     true when there is nothing to check (writes skip the lookup)
 -- entity_rules(values_key) -> the rules of the entity's group (nil when it has none) and whether
--- features without rules are refused. The group is read from the key: <ns>:<group>:{<id>}:v.
+-- features without rules are refused. The group is read from the key: <ns>:<group>:{<id>}:e.
 local REGISTRY = @REGISTRY@
 
 local function entity_rules(values_key)
