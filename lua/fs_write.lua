@@ -30,13 +30,13 @@
 --         FSVALIDATION feature=<name> rule=name|encoding|size|finite|ttl|duplicate|unregistered,
 --         or a registered rule: definition|nullable|dtype|dim|min|max|allowed|max_length|items
 if #KEYS ~= 1 then fail('FSARG', 'fs_write takes one key, the entity hash') end
-local key = parse_entity_key(KEYS[1], true)
+local key, absent = parse_entity_key(KEYS[1], true)
 local o = parse_options(ARGV[1], true)
 local _, meta = parse_meta(ARGV[2])
 if #ARGV < 4 or #ARGV % 2 ~= 0 then fail('FSARG', 'features come as name, value pairs after the options and meta') end
 local names, values, ttls = parse_features(key, ARGV, 3, (#ARGV - 2) / 2, o)
 local now = now_ms()
-local st = read_entity(key, names, now)
+local st = read_entity(key, names, now, absent)
 
 -- Everything is checked: from here on, apply.
 o.digest = string.sub(redis.sha1hex(o.id), 1, 16)

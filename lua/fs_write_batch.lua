@@ -37,14 +37,14 @@ local _, meta = parse_meta(ARGV[2])
 local now = now_ms()
 local plans, pos = {}, 3
 for e = 1, #KEYS do
-  local key = parse_entity_key(KEYS[e], true)
+  local key, absent = parse_entity_key(KEYS[e], true)
   if pos + 2 > #ARGV then fail('FSARG', 'the block of entity ' .. e .. ' is missing') end
   local id = parse_write_id(ARGV[pos])
   local event = nil
   if ARGV[pos + 1] ~= '' then event = parse_int(ARGV[pos + 1], 'event time', -LIMITS.time_ms, LIMITS.time_ms) end
   local count = parse_int(ARGV[pos + 2], 'feature count', 1, LIMITS.names)
   if pos + 2 + 2 * count > #ARGV then fail('FSARG', 'the block of entity ' .. e .. ' is truncated') end
-  local plan = {key = key, id = id, event = event}
+  local plan = {key = key, id = id, event = event, absent = absent}
   local ok, err = pcall(function()
     plan.names, plan.values, plan.ttls = parse_features(key, ARGV, pos + 3, count, o, true)
   end)
@@ -58,7 +58,7 @@ for _, plan in ipairs(plans) do
   if not plan.refused then
     -- Every block is read here, so a damaged field of any block refuses that block before
     -- anything is written; a later block of the same entity reads it again when it applies.
-    local ok, st = pcall(read_entity, plan.key, plan.names, now)
+    local ok, st = pcall(read_entity, plan.key, plan.names, now, plan.absent)
     if not ok then
       plan.refused = refused(st, '^FSCORRUPT ')
     elseif read[plan.key] == nil then

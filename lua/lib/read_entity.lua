@@ -3,17 +3,23 @@
 --! include: lib/hmget_many.lua
 --! include: lib/read_head.lua
 --! include: lib/scan_heads.lua
--- read_entity(key, names, now) -> what a write of `names` to the entity must know, read before it
+-- read_entity(key, names, now, absent) -> what a write of `names` to the entity must know, read before it
 -- writes anything (parse, then apply): for each name its current value (read_head, false when
 -- absent) and its version index as stored (field "<name>#", false when absent; see read_index);
 -- the entity's record number, count of current values without expiry, earliest expiry (field
 -- "#": int48 seq | uint32 untimed | int48 earliest ms, 0: none) and write log ("#w"). When the
 -- earliest expiry has passed, also every other current value (`others`, scan_heads) and, for the
 -- expired ones, `expired` = {name, head, index}: the write moves them to history.
+-- With `absent` (the key does not exist) nothing is read.
 -- FSCORRUPT (rule head|index|entity) for a field of the written features, or "#", of another shape
 -- or with a version counter or record number out of range (no write could follow it).
-local function read_entity(key, names, now)
+local function read_entity(key, names, now, absent)
   local n = #names
+  if absent then
+    local none = {}
+    for i = 1, n do none[i] = false end
+    return {cur = none, index = none, seq = 0, untimed = 0, earliest = 0}
+  end
   local fields = {}
   for i = 1, n do
     fields[i] = names[i]
