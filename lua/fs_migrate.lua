@@ -126,7 +126,7 @@ for _, name in ipairs(names) do
   if live then
     local made = list[1] and list[1].v == top and list[1].write or nil
     set[#set + 1] = name
-    set[#set + 1] = pack_head(at, made and made.time or now, top, made and made.seq or 0) .. value
+    set[#set + 1] = pack_head(at, made and made.time or now, top, made and made.seq or 0, value)
     expiries[#expiries + 1] = at
   end
   if #entries > 0 or not live then

@@ -48,7 +48,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
       top = top + 1
       if not cur or (cur.x > 0 and cur.x <= now) or event >= cur.e then
         set[#set + 1] = name
-        set[#set + 1] = pack_head(expires, event, top, head_seq) .. value
+        set[#set + 1] = pack_head(expires, event, top, head_seq, value)
         expiries[#expiries + 1] = expires
         if head_seq > 0 then own = own + 1 end
         if expires == 0 then
