@@ -45,6 +45,9 @@ BATCH_ROWS = 20_000
 """Rows read and encoded at a time: what bounds a load's memory."""
 EXAMPLES = 10
 """Refused rows quoted in a report."""
+ROWS_PER_ENTITY = 200
+"""Rows of one entity in one round trip at most: fewer than the 256 write ids an entity remembers,
+so the round in flight when a run dies is covered by its write ids whatever the rows' order."""
 
 Row = tuple[Any, str, "int | None", list[Any], int, str]
 """An encoded row: entity keys, write id, event time (ms, None: the server's), name/value pairs,
@@ -224,6 +227,19 @@ def _event_ms(name: str, column: pa.Array) -> list[Any]:
     return [(int(m) if fine else bad) if ok else None for m, ok, fine in zip(ms, valid, good)]
 
 
+def _rounds(rows: list[Row], step: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each round trip: ``step`` rows, fewer when an entity reaches
+    ROWS_PER_ENTITY rows in it; one empty round when there are no rows (progress still moves)."""
+    start, seen = 0, {}
+    for i, row in enumerate(rows):
+        count = seen.get(row[5], 0) + 1
+        if i - start == step or count > ROWS_PER_ENTITY:
+            yield start, i
+            start, seen, count = i, {}, 1
+        seen[row[5]] = count
+    yield start, len(rows)
+
+
 @dataclass
 class _Load:
     """The state of one load while it runs."""
@@ -330,9 +346,9 @@ class IngestOperations:
                 if first < report.resumed:  # the checkpoint falls inside this batch
                     batch, first = batch.slice(report.resumed - first), report.resumed
                 rows = self._encode_batch(batch, first, entity_column, entity_type, event_time_column, features, tag, load)
-                for start in range(0, max(len(rows), 1), step):
-                    yield from self._write_round(rows[start : start + step], policy, ttl_option, meta, load)
-                    done = rows[start + step][4] if start + step < len(rows) else report.rows
+                for start, end in _rounds(rows, step):
+                    yield from self._write_round(rows[start:end], policy, ttl_option, meta, load)
+                    done = rows[end][4] if end < len(rows) else report.rows
                     if checkpoint is not None:
                         yield from self._plain([("HSET", checkpoint, "rows", done, "source", label),
                                                 ("PEXPIRE", checkpoint, policy.dedup_window_ms or 1)])

@@ -214,3 +214,15 @@ def test_a_ttl_map_names_features_of_any_row(store, server, namespace) -> None:
         assert 110_000 < client.pttl(f"{namespace}:{{d}}:e") <= 120_000
     with pytest.raises(ValidationError, match="no row"):
         store.write_features_batch({"c": {"x": 1}}, ttl={"z": 60})
+
+
+def test_rounds_never_hold_more_rows_of_one_entity_than_its_write_log_remembers() -> None:
+    from fsredis.ingest import ROWS_PER_ENTITY, _rounds
+
+    rows = [(None, "", None, [], i, "hot" if i % 3 else f"cold{i}") for i in range(2000)]
+    rounds = list(_rounds(rows, 4000))
+    assert rounds[0][0] == 0 and rounds[-1][1] == 2000
+    assert all(a[1] == b[0] for a, b in zip(rounds, rounds[1:]))
+    assert all(sum(1 for r in rows[s:e] if r[5] == "hot") <= ROWS_PER_ENTITY for s, e in rounds)
+    assert list(_rounds([], 4000)) == [(0, 0)]
+    assert list(_rounds(rows[:10], 4)) == [(0, 4), (4, 8), (8, 10)]
