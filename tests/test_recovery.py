@@ -108,7 +108,8 @@ def test_async_callers_wait_for_a_free_connection(own_server) -> None:
     from fsredis import AsyncFeatureStore
 
     async def scenario() -> None:
-        config = FeatureStoreConfig(redis_url=own_server.url, max_connections=2, pool_timeout=0.2)
+        # read_timeout well past the ~0.8 s busy script: this test is about waiting for a slot.
+        config = FeatureStoreConfig(redis_url=own_server.url, max_connections=2, pool_timeout=0.2, read_timeout=5)
         async with AsyncFeatureStore(config) as store:
             await store.write_features("e1", {"a": 1})
             assert await asyncio.gather(*(store.get_features("e1", ["a"]) for _ in range(50))) == [{"a": 1}] * 50
