@@ -269,7 +269,11 @@ async def test_metrics_expose_requests_hit_rate_validation_and_redis(api) -> Non
     await api.put("/v1/features/product:5", json={"features": {"price": -1.0}})
     await api.get("/v1/features/product:5?names=price,missing")
     await api.post("/v1/compute/product:6", json={"raw_data": {"price": 3}})
-    text = await (await api.get("/metrics")).text()
+    for _ in range(100):  # fsredis_redis_up is the last background check's (each bounded to 25 ms here)
+        text = await (await api.get("/metrics")).text()
+        if "fsredis_redis_up 1.0" in text:
+            break
+        await asyncio.sleep(0.05)
     for line in (
         'fsredis_http_requests_total{method="PUT",route="/v1/features/{entity}",status="400"} 1.0',
         'fsredis_validation_errors_total{rule="min"} 1.0',
