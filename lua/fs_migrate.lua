@@ -6,6 +6,7 @@
 --! include: lib/pack_index.lua
 --! include: lib/pack_record.lua
 --! include: lib/call_chunked.lua
+--! include: lib/check_feature.lua
 --! include: lib/set_deadline.lua
 -- Convert one entity from storage format 1 (four keys: values, expiry, history, write ids) to
 -- format 2 (one hash, docs/storage_format.md), atomically: its current values with their
@@ -22,7 +23,8 @@
 -- Returns the number of features moved (0: no format-1 data).
 -- Errors: FSARG (keys not of one entity, or of other types), FSCONFLICT (the entity already has a
 --         format-2 key: it was written since the upgrade; nothing changed), FSCORRUPT
---         feature=<name> rule=counter|record (a format-1 field that cannot be read)
+--         feature=<name> rule=counter|record|value (a format-1 field that cannot be read, or a
+--         current value fs_write would refuse)
 if #KEYS ~= 5 or #ARGV ~= 0 then fail('FSARG', 'fs_migrate takes the 4 format-1 keys and the format-2 key of one entity') end
 local rcall = redis.call
 local base = string.match(KEYS[1], '^(.+:{[^{}]+}:)v$')
@@ -60,11 +62,16 @@ for field, text in pairs(history) do
   end
 end
 table.sort(names)
+for _, name in ipairs(names) do  -- what fs_write would have refused cannot become a current value
+  if values[name] ~= nil and not pcall(check_feature, name, values[name], LIMITS.value_bytes) then
+    fail('FSCORRUPT', 'feature=' .. string.sub(name, 1, 128) .. ' rule=value the format-1 value is not one fsredis stores')
+  end
+end
 
 -- Records: uint32 n | float64 version | float64 time | float64 expires | uint32 w | id | meta | value
 local writes, by_key, versions = {}, {}, {}
 for _, name in ipairs(names) do
-  local top = counters[name] or 1
+  local top = math.max(counters[name] or 1, 1)  -- a value without a counter (or with 0) is version 1
   local list = {}
   for v = top, math.max(1, top - LIMITS.max_versions + 1), -1 do
     local raw = history[name .. '#' .. v]
@@ -104,7 +111,7 @@ for seq, write in ipairs(writes) do write.seq = seq end
 -- Everything is read and checked: from here on, apply.
 local set, expiries, moved = {}, {}, 0
 for _, name in ipairs(names) do
-  local top, list = counters[name] or 1, versions[name]
+  local top, list = math.max(counters[name] or 1, 1), versions[name]
   local value, at = values[name], 0
   if expiry[name] then  -- an expiry that is not a whole number of ms counts as past, as format 1 read it
     at = tonumber(expiry[name])

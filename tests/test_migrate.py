@@ -137,3 +137,53 @@ def test_versions_of_one_write_id_and_damaged_expiries(server, namespace) -> Non
         assert report.migrated == 1 and not report.errors
         assert [(v["version"], v["value"]) for v in store.get_feature_lineage("e1", "a")["versions"]] == [(2, 2), (1, 1)]
         assert store.get_features("e1") == {"a": 2}  # b and c had expired
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fsredis import CorruptValue, FeatureStoreError  # noqa: E402
+
+junk = st.one_of(st.binary(max_size=40), st.integers(-5, 10**6).map(lambda n: str(n).encode()),
+                 st.sampled_from([b"inf", b"nan", b"0x10", b"1.5", b"-1", b""]))
+records = st.builds(lambda v, t, x, w, m, val: v1_record(v, t, x, w, m, val),
+                    st.integers(1, 4), st.integers(0, 2**41), st.sampled_from([-1, 1, 2**41]),
+                    st.sampled_from(["w1", "w2"]), st.sampled_from([{}, {"source": "s"}]),
+                    st.sampled_from([pack(1), pack("x"), b"\xc1e4\x00" + bytes(8), b"\xa1"]))
+fields = st.dictionaries(st.sampled_from(["a", "b", "#min", "a#1", "a#2", "b#1", "#keep", "a#", "#"]),
+                         st.one_of(junk, records, st.sampled_from([pack(1), pack(2.5)])), max_size=8)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=fields, expiry=st.dictionaries(st.sampled_from(["a", "b"]), junk, max_size=2),
+       history=fields)
+def test_migrate_of_hostile_format_1_data_converts_or_changes_nothing(server, namespace, values, expiry, history) -> None:
+    keys = v1_keys(namespace, "h1")
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        store.load_library(only_if_changed=True)
+    with server.client() as client:
+        client.delete(*keys, entity_keys(namespace, "h1").entity)
+        if values:
+            client.hset(keys.values, mapping=values)
+        if expiry:
+            client.hset(keys.expiry, mapping=expiry)
+        if history:
+            client.hset(keys.history, mapping=history)
+        before = {k: client.dump(k) for k in (*keys, entity_keys(namespace, "h1").entity)}
+        try:
+            client.fcall("fs_migrate", 5, *keys, entity_keys(namespace, "h1").entity)
+        except Exception as exc:  # noqa: BLE001 - a refusal: typed, and nothing changed
+            assert str(exc).startswith(("FSCORRUPT ", "FSARG ")), exc
+            assert {k: client.dump(k) for k in before} == before
+            return
+        assert client.exists(*keys) == 0  # converted: the format-1 keys are gone
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        for name in ("a", "b"):
+            try:
+                store.get_feature_lineage("h1", name)
+                store.get_features("h1", [name])
+            except CorruptValue:
+                pass  # a damaged value carried over is reported typed, never a decoder's error
+            except FeatureStoreError as exc:
+                raise AssertionError(f"{name}: {exc!r}") from exc
+        store.write_features("h1", {"a": 3})  # and the entity takes writes again
