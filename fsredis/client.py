@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import itertools
 import sys
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from fsredis import commands, schema
 from fsredis.clock import ServerClock
-from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy, WriteResult
+from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy, WriteResult, new_write_id
 from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
 from fsredis.deadline import DeadlineRetry, deadline, with_deadlines
@@ -63,11 +62,6 @@ _WRITES = frozenset({
     "compute_and_store_features", "compute_and_store_features_batch",
 })
 
-
-
-def new_write_id() -> str:
-    """A fresh write id: 128 random bits, hex."""
-    return uuid.uuid4().hex
 
 
 def _retry(module: Any, config: FeatureStoreConfig) -> Any:
@@ -251,25 +245,9 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             strays = sorted(set(ttl_option).difference(*(row[3][::2] for row in encoded)))
             if strays:
                 raise ValidationError(strays[0], "ttl", f"the ttl map names features no row of the batch has: {strays}")
-        groups = commands.batch_groups(ids, [row[0] for row in encoded], self._cluster)
-        position = {e: i for i, e in enumerate(ids)}
-        calls = [
-            commands.write_batch([encoded[position[e]] for e in group_ids], self._policy, ttl=ttl_option, meta=meta)
-            for group_ids, _ in groups
-        ]
-        replies = yield from self._send_many(calls)
-        results: dict[str, Any] = {}
-        failed: dict[str, FeatureStoreError] = {}
-        for (group_ids, _), reply in zip(groups, replies):
-            if isinstance(reply, FeatureStoreError):
-                failed.update(dict.fromkeys(group_ids, reply))
-                continue
-            names = [encoded[position[e]][3][::2] for e in group_ids]
-            for e, outcome in zip(group_ids, commands.decode_write_batch(names, reply, group_ids)):
-                if isinstance(outcome, FeatureStoreError):
-                    failed[e] = outcome
-                else:
-                    results[e] = outcome
+        outcomes, _ = yield from self._send_rows(encoded, ids, self._policy, ttl_option, meta)
+        results = {e: o for e, o in zip(ids, outcomes) if not isinstance(o, FeatureStoreError)}
+        failed = {e: o for e, o in zip(ids, outcomes) if isinstance(o, FeatureStoreError)}
         if failed:
             raise BatchWriteError(failed, [e for e in ids if e in results])
         return WriteResults(results)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+import uuid
 from datetime import datetime
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,8 +71,8 @@ class Policy:
     embedding_dtype: str
     history_limit: int
     options: bytes = b""
-    """The options every write shares, as msgpack map entries without the map's header
-    (lua/lib/parse_options.lua); :func:`options` adds a call's own."""
+    """The options every write shares, a msgpack fixmap (lua/lib/parse_options.lua);
+    :meth:`pack_options` adds a call's own entries to it."""
 
     def __post_init__(self) -> None:
         shared = {
@@ -79,7 +80,7 @@ class Policy:
             "max_bytes": self.max_value_bytes, "scalar_ttl": self.scalar_ttl_ms,
             "embedding_ttl": self.embedding_ttl_ms,
         }
-        object.__setattr__(self, "options", b"".join(codec.pack(k) + codec.pack(v) for k, v in shared.items()))
+        object.__setattr__(self, "options", codec.pack(shared))
 
     @classmethod
     def from_config(cls, config: FeatureStoreConfig) -> Policy:
@@ -96,8 +97,8 @@ class Policy:
     def pack_options(self, **own: Any) -> bytes:
         """The options map of one call: the shared entries and ``own`` (those not None)."""
         extra = b"".join(codec.pack(k) + codec.pack(v) for k, v in own.items() if v is not None)
-        count = 5 + sum(v is not None for v in own.values())
-        return bytes((0x80 | count,)) + self.options + extra  # count < 16: a fixmap
+        count = sum(v is not None for v in own.values())
+        return bytes((self.options[0] + count,)) + self.options[1:] + extra  # a fixmap: under 16 entries
 
 
 def _ttl_ms(name: str, seconds: float | None) -> int:
@@ -156,6 +157,11 @@ class WriteResult(NamedTuple):
         return True
 
 
+def new_write_id() -> str:
+    """A fresh write id: 128 random bits, hex."""
+    return uuid.uuid4().hex
+
+
 def event_ms(name: str, value: Any) -> int | None:
     """An event time as integer ms since the epoch: a timezone-aware datetime, a
     ``numpy.datetime64``, or a number of seconds since the epoch (None: the server's time)."""
@@ -188,7 +194,7 @@ def _ttl_option(features: Mapping[str, Any], ttl: TTL) -> int | dict[str, int] |
     strays = sorted(map(str, set(ttl) - set(features)))
     if strays:
         raise ValidationError(strays[0], "ttl", f"the ttl map names features not in this write: {strays}")
-    return {name: _ttl_ms(name, seconds) for name, seconds in ttl.items() if seconds is not None} or None
+    return batch_ttl(ttl)
 
 
 def _check_write_id(write_id: object) -> str:
@@ -265,8 +271,10 @@ def write_row(
 
 def batch_ttl(ttl: TTL) -> Any:
     """The ttl option of a batch write: every row shares it (a map names features of any row)."""
-    if ttl is None or not isinstance(ttl, Mapping):
-        return None if ttl is None else _ttl_ms("ttl", ttl)
+    if ttl is None:
+        return None
+    if not isinstance(ttl, Mapping):
+        return _ttl_ms("ttl", ttl)
     return {name: _ttl_ms(name, seconds) for name, seconds in ttl.items() if seconds is not None} or None
 
 

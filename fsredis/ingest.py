@@ -417,27 +417,43 @@ class IngestOperations:
             rows.append((keys, digest.hexdigest(), event, pairs, number, entity))
         return rows
 
-    def _write_round(self, rows: list[Row], policy: commands.Policy, ttl: Any, meta: bytes, load: _Load) -> Operation:
-        """Write up to CALLS_PER_ROUND calls of rows in one round trip; count what each did."""
+    def _send_rows(self, rows: Sequence[Any], entity_ids: Sequence[str], policy: commands.Policy, ttl: Any,
+                   meta: bytes) -> Operation:
+        """Write rows encoded by commands.write_row (keys, write id, event ms, pairs, ...) with
+        fs_write_batch: a call per 500 rows (per slot on a cluster), all in one round trip. Returns
+        one WriteResult, or the FeatureStoreError that refused it, per row; and the errors that
+        refused whole calls (connection, deadline, malformed: their rows carry them too)."""
         groups = commands.batch_groups(range(len(rows)), [row[0] for row in rows], self._cluster)
         calls = [commands.write_batch([rows[i][:4] for i in positions], policy, ttl=ttl, meta=meta) for positions, _ in groups]
-        replies = yield from self._send_many(calls)
-        report = load.report
-        for (positions, _), reply in zip(groups, replies):
+        outcomes: list[Any] = [None] * len(rows)
+        whole: list[FeatureStoreError] = []
+        for (positions, _), reply in zip(groups, (yield from self._send_many(calls))):
             if isinstance(reply, FeatureStoreError):
-                raise reply  # the whole call was refused or failed (connection, deadline, malformed)
-            outcomes = commands.decode_write_batch([rows[i][3][::2] for i in positions], reply, [rows[i][5] for i in positions])
-            for i, outcome in zip(positions, outcomes):
-                row = rows[i]
-                if isinstance(outcome, WriteResult):
-                    if outcome.applied:
-                        report.written += 1
-                        report.features += len(outcome.versions)
-                        report.history_only += len(outcome.history_only)
-                    else:
-                        report.already_applied += 1
+                whole.append(reply)
+                for i in positions:
+                    outcomes[i] = reply
+                continue
+            names, entities = [rows[i][3][::2] for i in positions], [entity_ids[i] for i in positions]
+            for i, outcome in zip(positions, commands.decode_write_batch(names, reply, entities)):
+                outcomes[i] = outcome
+        return outcomes, whole
+
+    def _write_round(self, rows: list[Row], policy: commands.Policy, ttl: Any, meta: bytes, load: _Load) -> Operation:
+        """Write up to CALLS_PER_ROUND calls of rows in one round trip; count what each did."""
+        outcomes, whole = yield from self._send_rows(rows, [row[5] for row in rows], policy, ttl, meta)
+        if whole:
+            raise whole[0]  # a whole call was refused or failed: the load stops there
+        report = load.report
+        for row, outcome in zip(rows, outcomes):
+            if isinstance(outcome, WriteResult):
+                if outcome.applied:
+                    report.written += 1
+                    report.features += len(outcome.versions)
+                    report.history_only += len(outcome.history_only)
                 else:
-                    load.refuse(row[4], row[5], str(outcome))
+                    report.already_applied += 1
+            else:
+                load.refuse(row[4], row[5], str(outcome))
 
     def write_rows(
         self, rows: Iterable[Mapping[str, Any]], *, source: str | None = None, ttl: Any = None,
@@ -454,25 +470,16 @@ class IngestOperations:
             try:
                 encoded.append(commands.write_row(
                     self._keys(row["entity_id"]), row["features"], self._policy,
-                    write_id=row.get("write_id") or os.urandom(16).hex(), event_time=row.get("event_time"),
+                    write_id=row.get("write_id") or commands.new_write_id(), event_time=row.get("event_time"),
                 ))
             except ValidationError as exc:
                 encoded.append(exc)
         good = [i for i, row in enumerate(encoded) if not isinstance(row, FeatureStoreError)]
         out: list[Any] = list(encoded)
-        meta = commands.pack_meta(source, None)
-        ttl_option = commands.batch_ttl(ttl)
-        keys = [encoded[i][0] for i in good]
-        groups = commands.batch_groups(good, keys, self._cluster)
-        calls = [commands.write_batch([encoded[i] for i in positions], self._policy, ttl=ttl_option, meta=meta)
-                 for positions, _ in groups]
-        replies = yield from self._send_many(calls)
-        for (positions, _), reply in zip(groups, replies):
-            if isinstance(reply, FeatureStoreError):
-                for i in positions:
-                    out[i] = reply
-                continue
-            entities = [rows[i]["entity_id"] for i in positions]
-            for i, outcome in zip(positions, commands.decode_write_batch([encoded[i][3][::2] for i in positions], reply, entities)):
-                out[i] = outcome
+        outcomes, _ = yield from self._send_rows(
+            [encoded[i] for i in good], [rows[i]["entity_id"] for i in good], self._policy,
+            commands.batch_ttl(ttl), commands.pack_meta(source, None),
+        )
+        for i, outcome in zip(good, outcomes):
+            out[i] = outcome
         return out
