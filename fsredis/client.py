@@ -641,6 +641,17 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         if self._monitor and operation:
             self._metrics.observe(operation, perf_counter() - started, error)
 
+    @contextlib.contextmanager
+    def _observed(self, operation: str) -> Any:
+        """Count the operation's latency and outcome (errors included) in the metrics."""
+        started = perf_counter() if self._monitor else 0.0
+        try:
+            yield
+        except BaseException as exc:
+            self._observe(operation, started, exc)
+            raise
+        self._observe(operation, started, None)
+
     @classmethod
     def embedded(cls, data_dir: str | None = None, *, persistence: bool = True, **overrides: Any) -> Any:
         """A store on a private Valkey server, started now and stopped by ``close()``.
@@ -715,20 +726,15 @@ class FeatureStore(_Operations):
     ``FeatureStore.embedded()`` starts a private Valkey for demos, notebooks and tests."""
 
     def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any:
-        started = perf_counter() if self._monitor else 0.0
-        try:
-            # What an operation does before its first request (checks, encoding, transforms) is
-            # not Redis's time: the deadline starts with the first request.
-            request = next(steps)
+        with self._observed(operation):
+            try:
+                # What an operation does before its first request (checks, encoding, transforms)
+                # is not Redis's time: the deadline starts with the first request.
+                request = next(steps)
+            except StopIteration as done:
+                return done.value
             with deadline(self._budget(operation, timeout, size)):
-                value = self._exchange(steps, request)
-        except StopIteration as done:
-            value = done.value
-        except BaseException as exc:
-            self._observe(operation, started, exc)
-            raise
-        self._observe(operation, started, None)
-        return value
+                return self._exchange(steps, request)
 
     def _exchange(self, steps: Operation, request: Any) -> Any:
         """Send the operation's requests and give it the replies; its result."""
@@ -830,21 +836,14 @@ class AsyncFeatureStore(_Operations):
             self._slots.release()
 
     async def _drive(self, operation: str, steps: Operation, budget: float | None) -> Any:
-        started = perf_counter() if self._monitor else 0.0
-        try:
-            # The deadline starts with the first request, as in the sync client.
-            request = next(steps)
+        with self._observed(operation):
+            try:
+                request = next(steps)  # the deadline starts with the first request, as in the sync client
+            except StopIteration as done:
+                return done.value
             if budget is None:
-                value = await self._exchange(steps, request)
-            else:
-                value = await self._bounded(operation, steps, request, budget)
-        except StopIteration as done:
-            value = done.value
-        except BaseException as exc:
-            self._observe(operation, started, exc)
-            raise
-        self._observe(operation, started, None)
-        return value
+                return await self._exchange(steps, request)
+            return await self._bounded(operation, steps, request, budget)
 
     async def _bounded(self, operation: str, steps: Operation, request: Any, budget: float) -> Any:
         """:meth:`_exchange` within ``budget`` seconds; past them the operation is told
