@@ -3,6 +3,8 @@
 --! include: lib/parse_entity_key.lua
 --! include: lib/parse_names.lua
 --! include: lib/hmget_many.lua
+--! include: lib/read_head.lua
+--! include: lib/read_index.lua
 --! include: lib/now_ms.lua
 --! include: lib/adjust_refs.lua
 --! include: lib/scan_heads.lua
@@ -50,13 +52,12 @@ for i = 1, #ARGV do
   if (cur or index) and not gone[ARGV[i]] then
     gone[ARGV[i]] = true
     count = count + 1
-    if cur and #cur >= 25 then drop(select(4, struct.unpack('<i6i6i6i6', cur))) end
-    if index and #index >= 6 and (#index - 6) % 30 == 0 then
-      for pos = 7, #index, 30 do
-        local _, _, _, made, held = struct.unpack('<i6i6i6i6i6', index, pos)
-        drop(made)
-        drop(held)
-      end
+    local ok, head = pcall(read_head, ARGV[i], cur)  -- a damaged field points at nothing
+    if ok and head then drop(head.s) end
+    local readable, _, entries = pcall(read_index, ARGV[i], index or nil)
+    for _, entry in ipairs(readable and entries or {}) do
+      drop(entry[4])
+      drop(entry[5])
     end
   end
 end

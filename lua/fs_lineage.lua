@@ -8,7 +8,7 @@
 --! include: lib/read_call.lua
 --! include: lib/read_head.lua
 --! include: lib/read_index.lua
---! include: lib/read_record.lua
+--! include: lib/record_at.lua
 --! include: lib/resolve_value.lua
 --! include: lib/now_ms.lua
 -- History of one feature of one entity, newest version first.
@@ -43,11 +43,7 @@ for i = 1, math.min(limit, #versions) do
   local seq = v[4]
   local rec = nil
   if seq > 0 then
-    rec = records[seq]
-    if rec == nil then
-      rec = read_record(redis.call('HGET', key, string.format('#%d', seq))) or false
-      records[seq] = rec
-    end
+    rec = record_at(key, seq, records)
     if not rec then fail('FSCORRUPT', 'feature=' .. name .. string.format(' rule=record the record of version %d is missing or unreadable', v[1])) end
   end
   out[#out + 1] = {v[1], v[2], v[3], rec and rec.time or -1, rec and rec.write_id or '', rec and rec.meta or '',

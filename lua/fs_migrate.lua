@@ -6,6 +6,7 @@
 --! include: lib/pack_index.lua
 --! include: lib/pack_record.lua
 --! include: lib/call_chunked.lua
+--! include: lib/write_digest.lua
 --! include: lib/check_feature.lua
 --! include: lib/set_deadline.lua
 -- Convert one entity from storage format 1 (four keys: values, expiry, history, write ids) to
@@ -151,7 +152,7 @@ end
 local log = {}
 local ids = rcall('ZRANGE', KEYS[4], -256, -1, 'WITHSCORES')  -- the write log keeps 256
 for i = 1, #ids, 2 do
-  log[#log + 1] = string.sub(redis.sha1hex(ids[i]), 1, 16) .. struct.pack('<i6', tonumber(ids[i + 1]))
+  log[#log + 1] = write_digest(ids[i]) .. struct.pack('<i6', tonumber(ids[i + 1]))
 end
 rcall('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 if #expiries == 0 then return moved end  -- every value had expired: nothing to keep

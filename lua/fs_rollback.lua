@@ -13,6 +13,7 @@
 --! include: lib/read_index.lua
 --! include: lib/resolve_value.lua
 --! include: lib/seen_write.lua
+--! include: lib/write_digest.lua
 --! include: lib/apply_write.lua
 -- Roll one feature back to an earlier version: that version's value is written again as a new
 -- version (history is append-only), with meta {rolled_back_from = N} merged into the given meta,
@@ -46,7 +47,7 @@ local st = read_entity(key, {name}, now)
 local cur = st.cur[1]
 local counter, entries = read_index(name, st.index[1] or nil)
 local top = math.max(counter, cur and cur.v or 0)
-o.digest = string.sub(redis.sha1hex(o.id), 1, 16)
+o.digest = write_digest(o.id)
 if o.dedup_ms > 0 and seen_write(st.log, o.digest) then return {0, cur and cur.v or 0} end
 if target > top then
   fail('FSNOTFOUND', 'feature=' .. name .. string.format(' rule=version version %d does not exist (the latest is %d)', target, top))

@@ -7,6 +7,7 @@
 --! include: lib/parse_features.lua
 --! include: lib/read_entity.lua
 --! include: lib/seen_write.lua
+--! include: lib/write_digest.lua
 --! include: lib/apply_write.lua
 -- Write several features of one entity atomically: every feature is checked first (also against
 -- the registered rules of the entity's type, lib/registry.lua), then all are applied, each getting
@@ -39,7 +40,7 @@ local now = now_ms()
 local st = read_entity(key, names, now, absent)
 
 -- Everything is checked: from here on, apply.
-o.digest = string.sub(redis.sha1hex(o.id), 1, 16)
+o.digest = write_digest(o.id)
 if o.dedup_ms > 0 and seen_write(st.log, o.digest) then return {0} end
 local versions = apply_write(key, st, names, values, ttls, o, meta, now)
 table.insert(versions, 1, 1)

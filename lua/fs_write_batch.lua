@@ -10,6 +10,7 @@
 --! include: lib/parse_features.lua
 --! include: lib/read_entity.lua
 --! include: lib/seen_write.lua
+--! include: lib/write_digest.lua
 --! include: lib/apply_write.lua
 --! include: lib/refused.lua
 -- Write many entities in one call, each as fs_write would: atomic per entity, each with its own
@@ -74,7 +75,7 @@ for e, plan in ipairs(plans) do
     out[e] = {err = plan.refused}
   else
     local st = plan.st or read_entity(plan.key, plan.names, now)
-    o.id, o.event_time, o.digest = plan.id, plan.event, string.sub(redis.sha1hex(plan.id), 1, 16)
+    o.id, o.event_time, o.digest = plan.id, plan.event, write_digest(plan.id)
     if o.dedup_ms > 0 and seen_write(st.log, o.digest) then
       out[e] = {0}
     else

@@ -8,7 +8,8 @@
 -- apply_write(key, st, names, values, ttls, o, meta, now) -> the version each feature got: positive
 -- when it became the current value, negative when it went to history only (an event older than
 -- the current value's). `st` is read_entity's state, names/values/ttls parse_features' lists, `o`
--- the call's options (parse_options), `meta` the lineage map (msgpack bytes). Only writes: every
+-- the call's options (parse_options, with o.digest: write_digest of o.id), `meta` the lineage map
+-- (msgpack bytes). Only writes: every
 -- check is done before (parse, then apply). Layout and rules: docs/storage_format.md.
 --   * Versions: one more than the feature's highest so far, so 1, 2, 3, ... with no gap or repeat.
 --   * Event time (o.event_time, default now): the newest event is current (ties: the later
@@ -136,7 +137,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   end
   if o.dedup_ms > 0 and o.id then
     set[#set + 1] = '#w'
-    set[#set + 1] = remember_write(st.log, o.digest or sub(redis.sha1hex(o.id), 1, 16), now, o.dedup_ms)
+    set[#set + 1] = remember_write(st.log, o.digest, now, o.dedup_ms)
   end
   local header = math.max(seq, st.seq)  -- (seq is st.seq + 1 or 0)
   set[#set + 1] = '#'

@@ -1,9 +1,9 @@
 --! include: lib/fail.lua
---! include: lib/read_record.lua
+--! include: lib/record_at.lua
 -- resolve_value(key, name, cur, entries, version, records) -> the value of `version` of feature
 -- `name` (bytes), or nil when that version is no longer kept. `cur` is the current value
 -- (read_head) or false, `entries` the feature's history (read_index), `records` a cache of
--- records read so far (seq -> read_record's table or false). A value marked "equal to the value
+-- records read so far (record_at). A value marked "equal to the value
 -- this write stored" is that of the version the record's write made, which is newer: the walk
 -- ends within #entries + 1 steps. FSCORRUPT feature=<name> rule=record when a record is missing
 -- or damaged.
@@ -19,11 +19,7 @@ local function resolve_value(key, name, cur, entries, version, records)
     end
     if not held then return nil end
     if held <= 0 then broken() end
-    local rec = records[held]
-    if rec == nil then
-      rec = read_record(redis.call('HGET', key, string.format('#%d', held))) or false
-      records[held] = rec
-    end
+    local rec = record_at(key, held, records)
     if not rec then broken() end
     local value = rec.held[name]
     if value == nil then broken() end

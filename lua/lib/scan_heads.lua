@@ -1,5 +1,5 @@
 --! include: lib/hmget_many.lua
---! include: lib/limits.lua
+--! include: lib/read_head.lua
 -- scan_heads(key, skip) -> {name, head} of every current value of the entity (fields without '#')
 -- whose name is not a key of `skip`, heads taken apart as read_head does ({x, e, v, s, raw});
 -- fields that cannot be a current value (too short, a version or record number out of range)
@@ -13,13 +13,8 @@ local function scan_heads(key, skip)
   local raws = hmget_many(key, names)
   local out = {}
   for i = 1, #names do
-    local raw = raws[i]
-    if raw and #raw >= 25 then
-      local x, e, v, s = struct.unpack('<i6i6i6i6', raw)
-      if v >= 1 and v < LIMITS.version and s >= 0 and s < LIMITS.version then
-        out[#out + 1] = {names[i], {x = x, e = e, v = v, s = s, raw = raw}}
-      end
-    end
+    local ok, head = pcall(read_head, names[i], raws[i])
+    if ok and head then out[#out + 1] = {names[i], head} end
   end
   return out
 end
