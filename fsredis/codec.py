@@ -20,6 +20,7 @@ a reader checks it with one slice). 24 bytes keep an embedding's floats 4-byte a
 from __future__ import annotations
 
 import math
+import struct
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -124,6 +125,10 @@ HEAD = 24
 """Bytes before a current value: int48 LE expiry ms (0: none), event time ms, version, record."""
 NEVER = bytes(6)
 """The expiry of a value that never expires, as it starts a stored field."""
+HEAD_WORD = struct.Struct("<Q").unpack_from
+"""The first 8 bytes of a stored field (of at least 8) as one integer: its expiry is the low 48
+bits (``& EXPIRY_BITS``), read without slicing the field (the hot path of every single read)."""
+EXPIRY_BITS = (1 << 48) - 1
 TAG = _TAG
 
 

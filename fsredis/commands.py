@@ -318,31 +318,28 @@ def get_direct(keys: EntityKeys, names: Sequence[str]) -> Command:
 
 def decode_direct(names: Sequence[str], raw: list[bytes | None], now_ms: float, entity_id: str = "-") -> dict[str, Any]:
     """:func:`decode_get` of an HMGET of stored fields: those expired at ``now_ms`` (an upper
-    bound of the server's clock, fsredis/clock.py) are dropped. One pass over the fields, the
-    msgpack values then decoded in one ``unpackb`` (the hot path of every single read)."""
-    head, tag, never = codec.HEAD, codec.TAG, codec.NEVER
+    bound of the server's clock, fsredis/clock.py) are dropped. The hot path of every single
+    read: one pass over the fields, the msgpack values then decoded in one ``unpackb``; a tagged
+    value (an embedding, a timestamp), a field too short for its head or an unreadable value
+    takes the general path."""
+    head, tag, word, bits = codec.HEAD, codec.TAG, codec.HEAD_WORD, codec.EXPIRY_BITS
     keep: list[str] = []
-    fields: list[Any] = []
-    tagged = False
-    for name, field in zip(names, raw):
-        if field is None:
-            continue
-        if not field.startswith(never):  # it has an expiry (or is too short: decoded as unreadable below)
-            expires = int.from_bytes(field[:6], "little", signed=True)
-            if 0 < expires <= now_ms and len(field) > head:
-                continue
-        keep.append(name)
-        fields.append(field)
-        tagged = tagged or len(field) <= head or field[head] == tag
-    if not fields:
-        return {}
-    if not tagged:
-        try:
-            joined = b"".join([field[head:] for field in fields])
-            return dict(zip(keep, codec.unpack_values(len(fields), joined)))
-        except ValueError:
-            pass  # one is unreadable: the slow path names it
-    return decode_get(keep, [codec.live(field, now_ms) for field in fields], entity_id)
+    values: list[bytes] = []
+    try:
+        for name, field in zip(names, raw):
+            if field is not None:
+                if field[head] == tag:  # (IndexError when the field is too short)
+                    raise IndexError
+                expires = word(field)[0] & bits
+                if not expires or expires > now_ms:
+                    keep.append(name)
+                    values.append(field[head:])
+        if not values:
+            return {}
+        return dict(zip(keep, codec.unpack_values(len(values), b"".join(values))))
+    except (IndexError, ValueError):
+        pass
+    return decode_get(list(names), [codec.live(field, now_ms) for field in raw], entity_id)
 
 
 class Unreadable(NamedTuple):
@@ -461,12 +458,12 @@ def decode_batch(
 def check_names(names: object, what: str = "feature_names") -> list[str]:
     """A list of names from any iterable of strings (a lone string is refused). Feature names
     with '#' are refused too: no feature can have one, and the entity's bookkeeping fields do."""
-    if (
-        type(names) is list
-        and len(names) <= limits.NAMES
-        and all(type(name) is str and 0 < len(name) <= 128 and "#" not in name for name in names)
-    ):
-        return names  # type: ignore[return-value]
+    if type(names) is list and 0 < len(names) <= limits.NAMES:  # the common case, checked in C loops
+        try:
+            if "#" not in "".join(names) and min(map(len, names)) > 0 and max(map(len, names)) <= 128:
+                return names
+        except TypeError:  # not all strings: the general path says which
+            pass
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
         raise ValidationError(what, "type", f"{what} is a list of strings, got {type(names).__name__}")
     out = list(names)

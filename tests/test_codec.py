@@ -132,3 +132,45 @@ def test_integers_outside_int64_are_refused(value) -> None:
         encode_value("n", value)
     assert refused.value.rule == "range"
     assert decode_value(encode_value("n", 2**63 - 1)) == 2**63 - 1
+
+
+def _stored(expires: int, value: bytes) -> bytes:
+    """A stored field: the 24-byte head (expiry, event time, version, record) and the value."""
+    return expires.to_bytes(6, "little", signed=True) + bytes(18) + value
+
+
+_expiries = st.sampled_from([0, 999, 1000, 1001, 2**47 - 1, -5])  # around now=1000, never, corrupt
+_plain_fields = st.one_of(st.none(), st.tuples(_expiries, values.map(lambda v: encode_value("f", v))).map(lambda p: _stored(*p)))
+_fields = st.one_of(
+    _plain_fields,
+    st.tuples(_expiries, st.one_of(st.just(encode_value("e", np.ones(3, np.float32))), st.binary(max_size=4))).map(
+        lambda p: _stored(*p)
+    ),
+    st.binary(max_size=30),  # damaged: too short for a head, or a head and no value
+)
+
+
+@given(st.one_of(st.lists(_plain_fields, min_size=1, max_size=12), st.lists(_fields, min_size=1, max_size=12)))
+def test_the_fast_single_read_decodes_as_the_general_path(raw) -> None:
+    """decode_direct (one pass, one unpackb) answers exactly as decode_get of codec.live: the
+    same values, the same expired ones dropped, the same CorruptValue."""
+    from fsredis.commands import decode_direct, decode_get
+    from fsredis.codec import live
+    from fsredis.errors import CorruptValue
+
+    names = [f"f{i}" for i in range(len(raw))]
+
+    def outcome(decode):  # type: ignore[no-untyped-def]
+        try:
+            found = decode()
+        except CorruptValue as exc:
+            return ("corrupt", exc.args)
+        return {name: value.tolist() if isinstance(value, np.ndarray) else value for name, value in found.items()}
+
+    fast = outcome(lambda: decode_direct(names, raw, 1000.0, "e1"))
+    general = outcome(lambda: decode_get(names, [live(field, 1000.0) for field in raw], "e1"))
+    assert fast == general
+    if not isinstance(fast, tuple):
+        for name, field in zip(names, raw):
+            if field is not None and len(field) > 24 and 0 < int.from_bytes(field[:6], "little", signed=True) <= 1000:
+                assert name not in fast  # expired at now: never returned
