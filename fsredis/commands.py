@@ -316,30 +316,44 @@ def get_direct(keys: EntityKeys, names: Sequence[str]) -> Command:
     return Command(("HMGET", keys.entity, *names))
 
 
-def decode_direct(names: Sequence[str], raw: list[bytes | None], now_ms: float, entity_id: str = "-") -> dict[str, Any]:
-    """:func:`decode_get` of an HMGET of stored fields: those expired at ``now_ms`` (an upper
-    bound of the server's clock, fsredis/clock.py) are dropped. The hot path of every single
-    read: one pass over the fields, the msgpack values then decoded in one ``unpackb``; a tagged
-    value (an embedding, a timestamp), a field too short for its head or an unreadable value
-    takes the general path."""
+def _live_rows(names: Sequence[str], rows: Iterable[Sequence[bytes | None]], now_ms: float) -> list[dict[str, Any]]:
+    """The hot path of every read: per row of stored fields (as HMGET gives them, in ``names``
+    order), name -> value of those live at ``now_ms``. One pass reads each head's expiry in place;
+    the msgpack values of all rows are then decoded in one ``unpackb``, tagged ones (embeddings,
+    timestamps) one by one. IndexError or ValueError for a field too short for its head or a value
+    that cannot be read: the caller then takes the general path, which names it."""
     head, tag, word, bits = codec.HEAD, codec.TAG, codec.HEAD_WORD, codec.EXPIRY_BITS
-    keep: list[str] = []
+    kept_rows: list[list[str]] = []
     values: list[bytes] = []
-    try:
-        for name, field in zip(names, raw):
+    tagged: list[tuple[int, bytes]] = []  # (position in values, field)
+    for fields in rows:
+        kept: list[str] = []
+        for name, field in zip(names, fields):
             if field is not None:
-                if field[head] == tag:  # (IndexError when the field is too short)
-                    raise IndexError
+                first = field[head]  # (IndexError when the field is too short)
                 expires = word(field)[0] & bits
                 if not expires or expires > now_ms:
-                    keep.append(name)
-                    values.append(field[head:])
-        if not values:
-            return {}
-        return dict(zip(keep, codec.unpack_values(len(values), b"".join(values))))
-    except (IndexError, ValueError):
-        pass
-    return decode_get(list(names), [codec.live(field, now_ms) for field in raw], entity_id)
+                    kept.append(name)
+                    if first == tag:
+                        tagged.append((len(values), field))
+                        values.append(b"\xc0")
+                    else:
+                        values.append(field[head:])
+        kept_rows.append(kept)
+    decoded = codec.unpack_values(len(values), b"".join(values)) if values else []
+    for at, field in tagged:
+        decoded[at] = codec.decode_value(memoryview(field)[head:])
+    found = iter(decoded)
+    return [dict(zip(kept, found)) for kept in kept_rows]
+
+
+def decode_direct(names: Sequence[str], raw: list[bytes | None], now_ms: float, entity_id: str = "-") -> dict[str, Any]:
+    """:func:`decode_get` of an HMGET of stored fields: those expired at ``now_ms`` (an upper
+    bound of the server's clock, fsredis/clock.py) are dropped."""
+    try:
+        return _live_rows(names, (raw,), now_ms)[0]
+    except (IndexError, ValueError):  # a damaged field: the general path names it
+        return decode_get(list(names), [codec.live(field, now_ms) for field in raw], entity_id)
 
 
 class Unreadable(NamedTuple):
@@ -450,6 +464,10 @@ def decode_batch(
     then the stored fields of each entity), and whether every value was readable (else the
     unreadable ones are :class:`Unreadable`: see :func:`corrupt`). Expired fields are dropped."""
     now, live = raw[0], codec.live
+    try:
+        return dict(zip(entity_ids, _live_rows(names, raw[1:], now))), True
+    except (IndexError, ValueError):  # a damaged field: the general path marks it (and only it)
+        pass
     flat = [live(field, now) for fields in raw[1:] for field in fields]
     rows, readable = decode_rows(names, flat, len(raw) - 1)
     return dict(zip(entity_ids, rows)), readable
