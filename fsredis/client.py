@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import itertools
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ from fsredis.metrics import Metrics
 from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
+from fsredis.routing import ClusterBatch
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
@@ -232,13 +234,10 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
     def _write_batch(self, rows, ttl, source, lineage, event_time, write_ids) -> Operation:  # type: ignore[no-untyped-def]
         meta = commands.pack_meta(source, lineage)
         ids = list(rows)
-        ids_given = write_ids or {}
+        given = write_ids or {}
+        used = {e: given[e] if e in given else new_write_id() for e in ids}
         encoded = [
-            commands.write_row(
-                self._keys(e), rows[e], self._policy, write_id=ids_given[e] if e in ids_given else new_write_id(),
-                event_time=event_time,
-            )
-            for e in ids
+            commands.write_row(self._keys(e), rows[e], self._policy, write_id=used[e], event_time=event_time) for e in ids
         ]
         ttl_option = commands.batch_ttl(ttl)
         if isinstance(ttl_option, dict):  # each row takes the entries of its features; a name in none is a mistake
@@ -249,7 +248,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         results = {e: o for e, o in zip(ids, outcomes) if not isinstance(o, FeatureStoreError)}
         failed = {e: o for e, o in zip(ids, outcomes) if isinstance(o, FeatureStoreError)}
         if failed:
-            raise BatchWriteError(failed, [e for e in ids if e in results])
+            raise BatchWriteError(failed, [e for e in ids if e in results], used)
         return WriteResults(results)
 
     def _apply_batch(self, ids: list[str], calls: list[Call], blame: Any = None) -> Operation:
@@ -634,8 +633,12 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         # Explicit nodes: redis-py's asyncio cluster ignores node flags such as PRIMARIES here.
         return self._redis.get_primaries() if Transport.everywhere(command) else self._redis.get_random_node()
 
-    def _routed(self, *command: Any) -> Any:
-        return self._redis.execute_command(*command, target_nodes=self._target(command))
+    def _node_at(self, host: str, port: int) -> Any:
+        """The cluster node at ``host:port`` (None when the slot map does not know it)."""
+        return self._redis.get_node(host=host, port=port)
+
+    def _routed(self, *command: Any) -> Any:  # pragma: no cover - each driver has its own
+        raise NotImplementedError
 
     def _observe(self, operation: str, started: float, error: BaseException | None) -> None:
         if self._monitor and operation:
@@ -773,22 +776,59 @@ class FeatureStore(_Operations):
             pipe.execute_command(*command)
         return pipe.execute(raise_on_error=False)
 
+    def _routed(self, *command: Any) -> Any:
+        if Transport.routing_key(command) is None:  # the library everywhere, a node's own answer
+            return self._redis.execute_command(*command, target_nodes=self._target(command))
+        reply = self._cluster_pipeline([command])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
     def _cluster_pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
-        # One plain pipeline per node (a cluster pipeline would look up the keys of each FCALL).
-        replies: list[Any] = [None] * len(wire)
-        by_node: dict[str, list[int]] = {}
-        nodes = {}
-        for i, command in enumerate(wire):
-            node = self._target(command)
-            nodes[node.name] = node
-            by_node.setdefault(node.name, []).append(i)
-        for name, positions in by_node.items():
-            pipe = self._redis.get_redis_connection(nodes[name]).pipeline(transaction=False)
-            for i in positions:
-                pipe.execute_command(*wire[i])
-            for i, reply in zip(positions, pipe.execute(raise_on_error=False)):
-                replies[i] = reply
-        return replies
+        """The replies of ``wire`` on a cluster: one pipeline per node, all sent before any reply
+        is read; what the cluster moved goes again until the deadline (fsredis/routing.py)."""
+        batch = ClusterBatch(wire)
+        while True:
+            self._node_pipelines(batch, batch.plan(self._target, self._node_at))
+            wait = 0.0 if batch.done else batch.next_wait()
+            if batch.done:
+                return batch.replies
+            time.sleep(wait)
+            if batch.refresh:
+                batch.refresh = False
+                with contextlib.suppress(RedisError):  # no node answers yet: the next round finds out
+                    self._redis.nodes_manager.initialize()
+
+    def _node_pipelines(self, batch: ClusterBatch, rounds: list[tuple[Any, list[int], list[tuple[Any, ...]]]]) -> None:
+        sent = []
+        for node, positions, wire in rounds:
+            client = self._redis.get_redis_connection(node)
+            pool = client.connection_pool
+            connection = None
+            try:
+                connection = pool.get_connection()
+                connection.send_packed_command(connection.pack_commands(wire))
+            except RedisError as exc:  # refused, broken or past the deadline: none of it was read
+                if connection is not None:
+                    connection.disconnect()
+                    pool.release(connection)
+                batch.take(positions, wire, [exc] * len(wire))
+                continue
+            sent.append((client, pool, connection, positions, wire))
+        for client, pool, connection, positions, wire in sent:
+            replies: list[Any] = []
+            try:
+                for command in wire:
+                    try:
+                        replies.append(client.parse_response(connection, command[0]))
+                    except ResponseError as exc:
+                        replies.append(exc)
+            except RedisError as exc:  # the connection broke: the rest of its replies are unknown
+                connection.disconnect()
+                replies += [exc] * (len(wire) - len(replies))
+            finally:
+                pool.release(connection)
+            batch.take(positions, wire, replies)
 
     def close(self) -> None:
         """Close the connections, and stop the embedded server if this store owns one."""
@@ -859,8 +899,11 @@ class AsyncFeatureStore(_Operations):
         """:meth:`_exchange` within ``budget`` seconds; past them the operation is told
         StoreUnavailable where it waits (health_check reports it, the others raise it)."""
         try:
-            async with _timeout(budget):
-                return await self._exchange(steps, request)
+            # The deadline is also told to what retries within the operation (fsredis/routing.py),
+            # so that it gives up in time and says what became of each command.
+            with deadline(budget):
+                async with _timeout(budget):
+                    return await self._exchange(steps, request)
         except asyncio.TimeoutError:
             error = StoreUnavailable(f"no answer from Redis within the deadline of {budget:g} s ({operation})")
         try:
@@ -893,9 +936,43 @@ class AsyncFeatureStore(_Operations):
         except StopIteration as done:
             return done.value
 
+    async def _routed(self, *command: Any) -> Any:  # type: ignore[override]
+        if Transport.routing_key(command) is None:  # the library everywhere, a node's own answer
+            return await self._redis.execute_command(*command, target_nodes=self._target(command))
+        reply = (await self._cluster_pipeline([command]))[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    async def _cluster_pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
+        """As the sync client's: one pipeline per node (concurrently, a connection each), and
+        what the cluster moved goes again until the deadline (fsredis/routing.py)."""
+        batch = ClusterBatch(wire)
+        while True:
+            await asyncio.gather(*(self._node_pipeline(batch, *group) for group in batch.plan(self._target, self._node_at)))
+            wait = 0.0 if batch.done else batch.next_wait()
+            if batch.done:
+                return batch.replies
+            await asyncio.sleep(wait)
+            if batch.refresh:
+                batch.refresh = False
+                with contextlib.suppress(RedisError):  # no node answers yet: the next round finds out
+                    await self._redis.nodes_manager.initialize()
+
+    async def _node_pipeline(self, batch: ClusterBatch, node: Any, positions: list[int], wire: list[tuple[Any, ...]]) -> None:
+        from redis.asyncio.cluster import PipelineCommand
+
+        stack = [PipelineCommand(i, *command) for i, command in enumerate(wire)]
+        try:
+            await node.execute_pipeline(stack)
+            replies = [command.result for command in stack]
+        except RedisError as exc:  # refused or broken before its replies were read
+            replies = [exc] * len(wire)
+        batch.take(positions, wire, replies)
+
     async def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
-        if self._cluster:  # concurrent calls, each routed to its node
-            return list(await asyncio.gather(*(self._routed(*c) for c in wire), return_exceptions=True))
+        if self._cluster:
+            return await self._cluster_pipeline(wire)
         pipe = self._redis.pipeline(transaction=False)
         for command in wire:
             pipe.execute_command(*command)

@@ -158,18 +158,29 @@ class MissingDependency(FeatureStoreError, ImportError):
 
 
 class BatchWriteError(FeatureStoreError):
-    """Some entities of a batch write were refused; each entity is atomic, the batch is not.
+    """Some entities of a batch write were not written, or may not have been; each entity is
+    atomic, the batch is not.
 
-    ``errors`` maps each refused entity id to its error; ``written`` lists the entities stored.
+    ``written`` lists the entities stored; ``errors`` maps each other entity to its error, split
+    into ``refused`` (a rule or check said no: nothing of it was stored) and ``unknown`` (Redis
+    did not answer in time, a node failed, the cluster was moving: it may or may not have been
+    stored). ``write_ids`` maps every entity of the batch to the write id it was sent with: send
+    the unknown ones again with the same ids (``write_ids=error.write_ids``) and none is stored
+    twice.
     """
 
-    def __init__(self, errors: dict[str, FeatureStoreError], written: list[str]) -> None:
+    def __init__(
+        self, errors: dict[str, FeatureStoreError], written: list[str], write_ids: dict[str, str] | None = None
+    ) -> None:
         self.errors = errors
         self.written = written
+        self.write_ids = write_ids or {}
+        self.unknown = [entity for entity, error in errors.items() if isinstance(error, StoreUnavailable)]
+        self.refused = [entity for entity, error in errors.items() if not isinstance(error, StoreUnavailable)]
         first = next(iter(errors.items()))
         super().__init__(
-            f"{len(errors)} of {len(errors) + len(written)} entities refused; "
-            f"first: {first[0]}: {first[1]}"
+            f"{len(written)} of {len(errors) + len(written)} entities written, {len(self.refused)} refused, "
+            f"{len(self.unknown)} unknown (safe to send again with the same write ids); first: {first[0]}: {first[1]}"
         )
 
 

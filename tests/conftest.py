@@ -144,9 +144,11 @@ def entity_keys_in(server: EmbeddedServer, namespace: str) -> list[bytes]:
 
 
 class LocalCluster:
-    """A 3-primary Valkey cluster on loopback, made from embedded servers."""
+    """A Valkey cluster on loopback, made from embedded servers: ``size`` primaries, each with
+    ``replicas`` replicas; ``node_timeout`` (ms) is how long a silent primary takes to be failed
+    over (cluster-node-timeout)."""
 
-    def __init__(self, size: int = 3) -> None:
+    def __init__(self, size: int = 3, replicas: int = 0, node_timeout: int | None = None) -> None:
         import subprocess
         import time
         from pathlib import Path
@@ -155,17 +157,21 @@ class LocalCluster:
 
         self.nodes: list[EmbeddedServer] = []
         try:
-            for _ in range(size):
+            for _ in range(size * (1 + replicas)):
                 args = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                         "--cluster-port", str(free_port()))
+                if node_timeout is not None:
+                    args += ("--cluster-node-timeout", str(node_timeout))
                 self.nodes.append(EmbeddedServer(persistence=False, extra_args=args).start())
-            cli = str(Path(default_binary()).with_name("valkey-cli"))
-            subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
-                            "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+            self.cli = str(Path(default_binary()).with_name("valkey-cli"))
+            subprocess.run([self.cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                            "--cluster-replicas", str(replicas), "--cluster-yes"], check=True, capture_output=True, timeout=60)
             deadline = time.monotonic() + 30
             for node in self.nodes:
                 with node.client() as client:
-                    while client.cluster("info")["cluster_state"] != "ok":
+                    while client.cluster("info")["cluster_state"] != "ok" or (
+                        replicas and len(client.cluster("slots")[0]) < 3 + replicas
+                    ):
                         if time.monotonic() > deadline:
                             raise RuntimeError("the cluster did not become ready")
                         time.sleep(0.05)
