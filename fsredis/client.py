@@ -47,7 +47,7 @@ from fsredis.metrics import Metrics
 from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
-from fsredis.routing import ClusterBatch
+from fsredis.routing import UNSETTLED, ClusterBatch, as_redis_error
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
@@ -90,8 +90,12 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     if config.cluster:
         if not asyncio and not config.ssl:  # (redis-py picks its own class for TLS cluster nodes)
             options["connection_class"] = with_deadlines(redis.Connection)
-        if config.redis_url:
-            return module.RedisCluster.from_url(config.redis_url, **options)
+        url, others = config.startup_nodes()
+        if others:  # the client starts while any of them answers
+            node_class = module.cluster.ClusterNode
+            options["startup_nodes"] = [node_class(host, port) for host, port in others]
+        if url:
+            return module.RedisCluster.from_url(url, **options)
         return module.RedisCluster(host=config.redis_host, port=config.redis_port, **options)
     if asyncio:
         pool_class = module.ConnectionPool
@@ -761,8 +765,8 @@ class FeatureStore(_Operations):
                         reply = list(itertools.islice(self._redis.scan_iter(match=request.match, count=1000), request.limit))
                     else:
                         reply = execute(*request)
-                except RedisError as exc:
-                    request = steps.throw(exc)
+                except UNSETTLED as exc:  # (a cluster without a node for the key raises no RedisError)
+                    request = steps.throw(as_redis_error(exc))
                 else:
                     request = steps.send(reply)
         except StopIteration as done:
@@ -796,7 +800,7 @@ class FeatureStore(_Operations):
             time.sleep(wait)
             if batch.refresh:
                 batch.refresh = False
-                with contextlib.suppress(RedisError):  # no node answers yet: the next round finds out
+                with contextlib.suppress(*UNSETTLED):  # no node answers yet: the next round finds out
                     self._redis.nodes_manager.initialize()
 
     def _node_pipelines(self, batch: ClusterBatch, rounds: list[tuple[Any, list[int], list[tuple[Any, ...]]]]) -> None:
@@ -929,8 +933,8 @@ class AsyncFeatureStore(_Operations):
                                 break
                     else:
                         reply = await execute(*request)
-                except RedisError as exc:
-                    request = steps.throw(exc)
+                except UNSETTLED as exc:  # (a cluster without a node for the key raises no RedisError)
+                    request = steps.throw(as_redis_error(exc))
                 else:
                     request = steps.send(reply)
         except StopIteration as done:
@@ -956,7 +960,7 @@ class AsyncFeatureStore(_Operations):
             await asyncio.sleep(wait)
             if batch.refresh:
                 batch.refresh = False
-                with contextlib.suppress(RedisError):  # no node answers yet: the next round finds out
+                with contextlib.suppress(*UNSETTLED):  # no node answers yet: the next round finds out
                     await self._redis.nodes_manager.initialize()
 
     async def _node_pipeline(self, batch: ClusterBatch, node: Any, positions: list[int], wire: list[tuple[Any, ...]]) -> None:

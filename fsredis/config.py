@@ -44,7 +44,8 @@ class FeatureStoreConfig:
     """Check that the server's certificate names the host connected to. Off, only the name check is
     skipped: the certificate must still be signed by ``ssl_ca_certs``."""
     cluster: bool = False
-    """Talk to a Redis Cluster; ``redis_url`` (or host/port) names any of its nodes."""
+    """Talk to a Redis Cluster; ``redis_url`` (or host/port) names any of its nodes, or several
+    (``redis://host1:7000,host2:7000,host3:7000``): the client starts while any of them answers."""
 
     namespace: str = "fs"
     """Prefix of every key, so several stores (or tests) can share a server."""
@@ -101,6 +102,8 @@ class FeatureStoreConfig:
     def __post_init__(self) -> None:
         check_namespace(self.namespace)
         self._settle_tls()
+        if len(self.startup_nodes()[1]) > 0 and not self.cluster:
+            raise ValueError("a redis_url with several hosts names the nodes of a cluster: set cluster=True")
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
         if self.read_path not in READ_PATHS:
@@ -154,6 +157,23 @@ class FeatureStoreConfig:
         # No secret is shown: passwords (field, URL, redis_kwargs) become ***; files by path only.
         shown = (f"{f.name}={_shown(f.name, getattr(self, f.name))!r}" for f in dataclasses.fields(self) if f.repr)
         return f"{type(self).__name__}({', '.join(shown)})"
+
+    def startup_nodes(self) -> tuple[str | None, list[tuple[str, int]]]:
+        """``redis_url`` with its first host only, and the (host, port) of the others
+        (``redis://a:7000,b:7001`` -> ``redis://a:7000``, ``[("b", 7001)]``)."""
+        scheme, sep, rest = (self.redis_url or "").partition("://")
+        location, slash, path = rest.partition("/")
+        userinfo, at, hosts = location.rpartition("@")
+        if not sep or "," not in hosts:
+            return self.redis_url, []
+        first, *others = hosts.split(",")
+        nodes = []
+        for other in others:
+            host, colon, port = other.strip().rpartition(":")
+            if not colon or not host or not port.isdigit():
+                raise ValueError(f"the hosts of redis_url are host:port, separated by commas; not {other!r}")
+            nodes.append((host.strip("[]"), int(port)))
+        return f"{scheme}://{userinfo}{at}{first}{slash}{path}", nodes
 
     def redis_options(self) -> dict[str, Any]:
         """Keyword arguments for redis-py's client constructors (``from_url`` or direct)."""

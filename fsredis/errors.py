@@ -215,6 +215,10 @@ def from_reply(message: str) -> FeatureStoreError | None:
     return LibraryError(f"{code} {detail}".strip())
 
 
+_CLUSTER_MOVING = (redis_errors.ClusterError, redis_errors.TryAgainError, redis_errors.AskError,
+                   redis_errors.RedisClusterException)
+
+
 def translate(exc: BaseException) -> FeatureStoreError:
     """The FeatureStoreError for an exception raised by redis-py (chained to it)."""
     error: FeatureStoreError
@@ -222,6 +226,8 @@ def translate(exc: BaseException) -> FeatureStoreError:
         error = StoreUnavailable(f"Redis refused the credentials (username/password): {exc}")
     elif isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, DeadlinePassed)):
         error = _tls_error(exc) or StoreUnavailable(f"Redis is unreachable: {exc}")
+    elif isinstance(exc, _CLUSTER_MOVING):  # redirects and refusals of a cluster in motion: try again
+        error = StoreUnavailable(f"the cluster is moving ({type(exc).__name__}: {exc}); the call may be sent again")
     elif isinstance(exc, redis_errors.OutOfMemoryError):
         error = StoreFull(f"Redis is out of memory (maxmemory): the write was refused, nothing stored: {exc}")
     else:

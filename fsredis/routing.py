@@ -49,6 +49,20 @@ _REFRESH = (redis_errors.MovedError, redis_errors.ClusterDownError, redis_errors
 _AGAIN = (redis_errors.TryAgainError, redis_errors.AskError, *_REFRESH)
 
 
+UNSETTLED = (redis_errors.RedisError, redis_errors.RedisClusterException)
+"""What refreshing the slot map may raise while no node answers (the next round finds out)."""
+
+
+def as_redis_error(exc: BaseException) -> redis_errors.RedisError:
+    """``exc`` as a RedisError: redis-py raises RedisClusterException (no RedisError) when no node
+    serves a slot or none answers; that is a cluster moving (ClusterMoving, chained to it)."""
+    if isinstance(exc, redis_errors.RedisError):
+        return exc
+    error = ClusterMoving(f"no cluster node serves the call now ({type(exc).__name__}: {exc})")
+    error.__cause__ = exc
+    return error
+
+
 def moving(reply: Any) -> bool:
     """True when ``reply`` says the cluster is moving under the command (it can go again)."""
     return isinstance(reply, _AGAIN) and not isinstance(reply, DeadlinePassed)
@@ -84,7 +98,7 @@ class ClusterBatch:
             asked = self._ask.pop(position, None)
             try:
                 node = node_at(*asked) if asked else locate(command)
-            except (redis_errors.RedisError, KeyError) as exc:
+            except (redis_errors.RedisError, redis_errors.RedisClusterException, KeyError) as exc:
                 node = None
                 self._reason = exc
             if node is None:

@@ -195,3 +195,14 @@ def test_tls_failures_map_to_tls_error() -> None:
     assert "could not be verified (self-signed certificate in certificate chain)" in str(error)
     assert "client certificate" in str(translate(failed(ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]"))))
     assert type(translate(redis.ConnectionError("Connection refused"))) is StoreUnavailable
+
+
+def test_a_cluster_url_may_name_several_nodes() -> None:
+    config = FeatureStoreConfig(redis_url="redis://app:pw@h1:7000,h2:7001,[::1]:7002/0", cluster=True)
+    assert config.startup_nodes() == ("redis://app:pw@h1:7000/0", [("h2", 7001), ("::1", 7002)])
+    assert "pw" not in repr(config)
+    assert FeatureStoreConfig(redis_url="redis://h1:7000", cluster=True).startup_nodes() == ("redis://h1:7000", [])
+    with pytest.raises(ValueError, match="cluster=True"):
+        FeatureStoreConfig(redis_url="redis://h1:7000,h2:7001")
+    with pytest.raises(ValueError, match="host:port"):
+        FeatureStoreConfig(redis_url="redis://h1:7000,h2", cluster=True)

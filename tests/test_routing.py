@@ -1,0 +1,124 @@
+"""The cluster batch planner (fsredis/routing.py), without Redis: what goes again, where, and when
+it gives up. The same planner drives the live-cluster tests of tests/test_cluster_moving.py."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+from redis import exceptions as redis_errors
+
+from fsredis.deadline import deadline
+from fsredis.routing import ClusterBatch, ClusterMoving, moving
+
+A, B = SimpleNamespace(name="a:1"), SimpleNamespace(name="b:2")
+WIRE = [("FCALL", "fs_get_batch", 1, f"k{i}", "x") for i in range(4)]
+
+
+def locate_all_on(node):  # type: ignore[no-untyped-def]
+    return lambda command: node
+
+
+def test_final_replies_are_kept_and_moved_ones_go_again_after_a_refresh() -> None:
+    batch = ClusterBatch(WIRE)
+    [(node, positions, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+    assert node is A and positions == [0, 1, 2, 3] and wire == WIRE
+    refused = redis_errors.ResponseError("FSVALIDATION feature=x rule=min")
+    batch.take(positions, wire, [b"one", redis_errors.MovedError("5 127.0.0.1:2"), refused, b"four"])
+    assert batch.pending == [1] and batch.refresh and batch.replies[0] == b"one" and batch.replies[2] is refused
+    assert batch.next_wait() == 0  # a MOVED goes again at once, after the refresh
+    [(node, positions, wire)] = batch.plan(locate_all_on(B), lambda host, port: None)
+    assert node is B and positions == [1]
+    batch.take(positions, wire, [b"two"])
+    assert batch.done and batch.replies == [b"one", b"two", refused, b"four"]
+
+
+def test_an_ask_goes_to_its_target_after_asking_on_the_same_connection() -> None:
+    batch = ClusterBatch(WIRE[:2])
+    [(_, positions, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+    batch.take(positions, wire, [redis_errors.AskError("7 127.0.0.1:2"), b"ok"])
+    assert not batch.refresh  # the slot map is right: the slot is migrating
+    groups = batch.plan(locate_all_on(A), lambda host, port: B if (host, port) == ("127.0.0.1", 2) else None)
+    [(node, positions, wire)] = groups
+    assert node is B and positions == [0] and wire == [("ASKING",), WIRE[0]]
+    batch.take(positions, wire, [b"OK", b"answer"])
+    assert batch.replies == [b"answer", b"ok"]
+
+
+@pytest.mark.parametrize("error", [
+    redis_errors.TryAgainError("Multiple keys request during rehashing of slot"),
+    redis_errors.ClusterDownError("The cluster is down"),
+    redis_errors.ReadOnlyError("You can't write against a read only replica."),
+    redis_errors.ConnectionError("Connection refused"),
+    redis_errors.TimeoutError("Timeout reading from socket"),
+])
+def test_a_moving_cluster_waits_longer_each_round(error) -> None:
+    assert moving(error)
+    batch = ClusterBatch(WIRE[:1])
+    waits = []
+    for _ in range(6):
+        [(_, positions, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+        batch.take(positions, wire, [error])
+        waits.append(batch.next_wait())
+    assert waits == sorted(waits) and 0 < waits[0] < waits[-1] <= 0.5
+    assert batch.refresh == (not isinstance(error, redis_errors.TryAgainError))
+
+
+def test_past_the_deadline_the_pending_commands_get_cluster_moving() -> None:
+    batch = ClusterBatch(WIRE)
+    with deadline(0.05):
+        [(_, positions, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+        batch.take(positions, wire, [b"done", *[redis_errors.ClusterDownError("The cluster is down")] * 3])
+        time.sleep(0.06)
+        assert batch.next_wait() == 0.0
+    assert batch.done and batch.replies[0] == b"done"
+    assert all(isinstance(reply, ClusterMoving) and "ClusterDownError" in str(reply) for reply in batch.replies[1:])
+    assert isinstance(batch.replies[1], redis_errors.ConnectionError)  # fsredis translates it to StoreUnavailable
+
+
+def test_without_a_deadline_the_rounds_are_bounded() -> None:
+    batch = ClusterBatch(WIRE[:1])
+    rounds = 0
+    while not batch.done:
+        [(_, positions, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+        batch.take(positions, wire, [redis_errors.TryAgainError("again")])
+        batch.next_wait()
+        rounds += 1
+    assert rounds == 12 and isinstance(batch.replies[0], ClusterMoving)
+
+
+def test_a_slot_no_node_serves_waits_for_a_refresh() -> None:
+    def nowhere(command):  # type: ignore[no-untyped-def]
+        raise redis_errors.SlotNotCoveredError("slot 5 is not covered")
+
+    batch = ClusterBatch(WIRE[:2])
+    assert batch.plan(nowhere, lambda host, port: None) == []
+    assert batch.pending == [0, 1] and batch.refresh and batch.next_wait() > 0
+
+
+def test_the_deadline_itself_is_final() -> None:
+    from fsredis.deadline import DeadlinePassed
+
+    assert not moving(DeadlinePassed("no answer within the deadline"))
+    assert not moving(redis_errors.ResponseError("FSVALIDATION feature=x rule=min"))
+
+
+@pytest.mark.parametrize("error", [
+    redis_errors.ClusterError("TTL exhausted."),
+    redis_errors.TryAgainError("Multiple keys request during rehashing of slot"),
+    redis_errors.MovedError("5 127.0.0.1:7001"),
+    redis_errors.AskError("5 127.0.0.1:7001"),
+    redis_errors.ClusterDownError("The cluster is down"),
+    redis_errors.SlotNotCoveredError("Slot 5 not covered by the cluster"),
+    redis_errors.RedisClusterException("Redis Cluster cannot be connected"),
+    ClusterMoving("the cluster did not serve the command within the deadline"),
+])
+def test_every_error_of_a_moving_cluster_is_one_retryable_error(error) -> None:
+    from fsredis import StoreUnavailable
+    from fsredis.errors import translate
+    from fsredis.routing import as_redis_error
+
+    assert isinstance(translate(error), StoreUnavailable)
+    assert isinstance(as_redis_error(error), redis_errors.RedisError)
+    assert isinstance(translate(as_redis_error(error)), StoreUnavailable)
