@@ -58,6 +58,10 @@ ENTITY_KEY_CACHE = 4096
 """Entity ids whose key names a client keeps at hand."""
 DEADLINE_ENTITIES = 1000
 """A batch call's deadline is its timeout once per this many entities (started)."""
+TOPOLOGY_INTERVAL = 5.0
+"""Seconds between refreshes of a cluster's slot map for the library checks (fs_version on
+every primary): a primary joined by hand is found, and given the library, within them."""
+
 _READS = frozenset({"get_features", "get_features_batch", "get_feature_lineage", "export_features", "health_check"})
 _WRITES = frozenset({
     "write_features", "write_features_batch", "write_rows", "rollback_feature", "delete_features",
@@ -145,6 +149,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         self._cluster = config.cluster
         self._direct = config.read_path == "direct" and not config.cluster
         self._clock = ServerClock()
+        self._topology_at = monotonic()  # when the slot map was last refreshed on purpose
         # What the drivers call with a command tuple: on a cluster, routed to the node of the
         # call's key by us (redis-py would ask the server for the keys of every FCALL).
         self._execute = self._routed if config.cluster else self._redis.execute_command
@@ -500,15 +505,24 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             info = yield from self._send(Command(("INFO", "server")))
             name = "valkey" if "valkey_version" in info else "redis"
             report["server"] = {"name": name, "version": info.get(f"{name}_version", info.get("redis_version"))}
-            report["library_version"] = _loaded_version((yield from self._send(commands.version())))
+            loaded = yield from self._send(commands.version())
+            report["library_version"] = _loaded_version(loaded)
             report["status"] = "healthy" if report["library_version"] == self.library.version else "degraded"
+            lagging = {node: f"library {version}" for node, version in _per_node(loaded).items()
+                       if version != self.library.version}
             if report["status"] == "healthy":  # another build may lack fs_registry_version
                 enforced = yield from self._send(commands.registry_version(self.config.namespace))
                 report["registry_version"] = min(enforced.values()) if isinstance(enforced, dict) else enforced
-                broken = (yield from self._registry(tolerant=True)).broken
-                if broken:  # enforced as "refuse every write of the feature" until fixed
-                    report["registry_errors"] = broken
+                stored = yield from self._registry(tolerant=True)
+                for node, version in _per_node(enforced).items():
+                    if version < stored.version:  # a node missed a registry change: it enforces old rules
+                        lagging[node] = f"registry version {version}, {stored.version} stored"
+                if stored.broken:  # enforced as "refuse every write of the feature" until fixed
+                    report["registry_errors"] = stored.broken
                     report["status"] = "degraded"
+            if lagging:  # load_library() (the sidecar does it by itself) installs the current one
+                report["lagging_nodes"] = lagging
+                report["status"] = "degraded"
         except FeatureStoreError as exc:
             report["error"] = str(exc)
         return report
@@ -564,9 +578,10 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
                 source = self.library.with_registry(schema.compile_registries(registries)).source
                 for command in self._transport.load_commands(source):
                     yield command
-                # Compiled from what was read: load again if a registry changed (or came) since.
+                # Compiled from what was read: load again if a registry changed (or came) since,
+                # or if a primary does not run what was loaded (one the slot map did not know yet).
                 latest = yield from self._registries()
-                if versions(latest) == versions(registries):
+                if versions(latest) == versions(registries) and (yield from self._everywhere(registries)):
                     break
                 registries = latest
         except RedisError as exc:
@@ -579,6 +594,23 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             raise error from exc
         self._library_checked = True
         return self.library.version
+
+    def _everywhere(self, registries: Mapping[str, Any]) -> Operation:
+        """True when every primary runs this library with the registry of this namespace as
+        compiled from ``registries`` (always true on a single server: it was just loaded)."""
+        if not self._cluster:
+            return True
+        try:
+            loaded = yield ("FCALL_RO", "fs_version", 0)
+            enforced = yield self._transport.command(commands.registry_version(self.config.namespace))
+        except ResponseError as exc:
+            if Transport.is_missing(exc):
+                return False
+            raise
+        expected = versions(registries).get(self.config.namespace, 0)
+        return all(v == self.library.version for v in _per_node(loaded).values()) and all(
+            v == expected for v in _per_node(enforced).values()
+        )
 
     def _send(self, request: Call | Command, entity_id: str | None = None) -> Operation:
         """Send one request; install the library first, and again if the server lost it. A
@@ -637,6 +669,18 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         # Explicit nodes: redis-py's asyncio cluster ignores node flags such as PRIMARIES here.
         return self._redis.get_primaries() if Transport.everywhere(command) else self._redis.get_random_node()
 
+    def _topology_due(self, command: tuple[Any, ...]) -> bool:
+        """Whether to refresh the slot map before a command every primary must run: always before
+        installing the library (a primary joined since must get it too), else at most every
+        TOPOLOGY_INTERVAL seconds (the checks of the library's version, e.g. by health_check)."""
+        if not Transport.everywhere(command):
+            return False
+        now = monotonic()
+        if command[0] in ("FUNCTION", "SCRIPT") or now - self._topology_at >= TOPOLOGY_INTERVAL:
+            self._topology_at = now
+            return True
+        return False
+
     def _node_at(self, host: str, port: int) -> Any:
         """The cluster node at ``host:port`` (None when the slot map does not know it)."""
         return self._redis.get_node(host=host, port=port)
@@ -666,6 +710,13 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         except BaseException:
             server.stop()
             raise
+
+
+def _per_node(reply: Any) -> dict[str, Any]:
+    """A reply of a call every primary ran, as node name -> value (text for bytes); a single
+    server's reply as ``{"-": value}``."""
+    found = reply if isinstance(reply, dict) else {"-": reply}
+    return {str(node): value.decode() if isinstance(value, bytes) else value for node, value in found.items()}
 
 
 def _loaded_version(reply: Any) -> str | None:
@@ -782,6 +833,9 @@ class FeatureStore(_Operations):
 
     def _routed(self, *command: Any) -> Any:
         if Transport.routing_key(command) is None:  # the library everywhere, a node's own answer
+            if self._topology_due(command):
+                with contextlib.suppress(*UNSETTLED):
+                    self._redis.nodes_manager.initialize()
             return self._redis.execute_command(*command, target_nodes=self._target(command))
         reply = self._cluster_pipeline([command])[0]
         if isinstance(reply, Exception):
@@ -942,6 +996,9 @@ class AsyncFeatureStore(_Operations):
 
     async def _routed(self, *command: Any) -> Any:  # type: ignore[override]
         if Transport.routing_key(command) is None:  # the library everywhere, a node's own answer
+            if self._topology_due(command):
+                with contextlib.suppress(*UNSETTLED):
+                    await self._redis.nodes_manager.initialize()
             return await self._redis.execute_command(*command, target_nodes=self._target(command))
         reply = (await self._cluster_pipeline([command]))[0]
         if isinstance(reply, Exception):

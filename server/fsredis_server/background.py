@@ -53,6 +53,11 @@ async def check_redis(app: web.Application) -> None:
 async def _health_and_registry(app: web.Application) -> dict[str, Any]:
     store = app[STORE]
     health: dict[str, Any] = await store.health_check()
+    lagging = health.get("lagging_nodes")
+    if lagging:  # a primary joined by hand, restarted without persistence, or missed a registry change
+        await store.load_library()
+        _log.warning("library installed on nodes that lacked it or ran an older one", nodes=lagging)
+        health = await store.health_check()
     if health["status"] == "healthy":
         try:
             app[REGISTRY].registry = await store.get_registry()
