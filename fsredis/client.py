@@ -27,7 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from fsredis import commands, schema
 from fsredis.clock import ServerClock
-from fsredis.commands import TTL, Call, Command, KeyScan, Operation, Policy, WriteResult, new_write_id
+from fsredis.commands import TTL, Call, Command, Durable, KeyScan, Operation, Policy, WriteResult, new_write_id
 from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
 from fsredis.deadline import DeadlineRetry, deadline, with_deadlines
@@ -36,6 +36,7 @@ from fsredis.errors import (
     BatchWriteError,
     FeatureStoreError,
     LibraryPermissionDenied,
+    NotReplicated,
     PermissionDenied,
     StoreUnavailable,
     ValidationError,
@@ -47,7 +48,7 @@ from fsredis.metrics import Metrics
 from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
-from fsredis.routing import UNSETTLED, ClusterBatch, as_redis_error
+from fsredis.routing import UNSETTLED, ClusterBatch, as_redis_error, wait_ms
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
@@ -196,6 +197,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         write_id: str | None = None,
         lineage: Mapping[str, Any] | None = None,
         event_time: Any = None,
+        min_replicas: int | None = None,
     ) -> Any:
         """Write several features of one entity atomically; each gets its next version.
 
@@ -207,16 +209,35 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         ``write_id`` makes the call idempotent: a write id already applied to this entity (within
         ``dedup_window``) is not applied again; one is generated when not given. Returns a
         :class:`~fsredis.commands.WriteResult` (always true) with the version of each feature.
-        Raises ValidationError (nothing written).
+        ``min_replicas`` (default: the config's) replicas must confirm the write within
+        ``replica_timeout``, else NotReplicated. Raises ValidationError (nothing written).
         """
-        return self._run("write_features", self._write(entity_id, features, ttl, source, write_id, lineage, event_time))
+        return self._run(
+            "write_features", self._write(entity_id, features, ttl, source, write_id, lineage, event_time, min_replicas)
+        )
 
-    def _write(self, entity_id, features, ttl, source, write_id, lineage, event_time) -> Operation:  # type: ignore[no-untyped-def]
+    def _write(self, entity_id, features, ttl, source, write_id, lineage, event_time, min_replicas) -> Operation:  # type: ignore[no-untyped-def]
         call = commands.write(
             self._keys(entity_id), features, self._policy, write_id=write_id or new_write_id(), ttl=ttl,
             meta=commands.pack_meta(source, lineage), event_time=event_time,
         )
-        return commands.decode_write(list(features), (yield from self._send(call, entity_id)))
+        replicas = self._replicas(min_replicas)
+        if not replicas:
+            return commands.decode_write(list(features), (yield from self._send(call, entity_id)))
+        [reply] = yield from self._send_many([call], replicas)
+        if isinstance(reply, NotReplicated):
+            reply.result = commands.decode_write(list(features), reply.result)
+        if isinstance(reply, FeatureStoreError):
+            raise commands.naming(reply, entity_id)
+        return commands.decode_write(list(features), reply)
+
+    def _replicas(self, min_replicas: int | None) -> int:
+        """The replicas a write must reach: the call's ``min_replicas``, else the config's."""
+        if min_replicas is None:
+            return self.config.min_replicas
+        if isinstance(min_replicas, bool) or not isinstance(min_replicas, int) or not 0 <= min_replicas <= 100:
+            raise ValueError(f"min_replicas is an integer from 0 to 100, not {min_replicas!r}")
+        return min_replicas
 
     def write_features_batch(
         self,
@@ -227,6 +248,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         lineage: Mapping[str, Any] | None = None,
         event_time: Any = None,
         write_ids: Mapping[str, str] | None = None,
+        min_replicas: int | None = None,
     ) -> Any:
         """Write many entities in few round trips: ``{entity_id: {name: value}}``.
 
@@ -234,13 +256,17 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         nothing written. Each entity's write is atomic and versioned; the batch as a whole is not
         a transaction: if the server refuses some entities, BatchWriteError lists them and the
         ones written. ``write_ids`` (entity id -> write id) makes a retried batch add no version
-        twice. Returns ``{entity_id: WriteResult}``.
+        twice. With ``min_replicas`` (default: the config's), an entity whose node's replicas did
+        not confirm it in time is NotReplicated (one of BatchWriteError's ``unknown``). Returns
+        ``{entity_id: WriteResult}``.
         """
         return self._run(
-            "write_features_batch", self._write_batch(rows, ttl, source, lineage, event_time, write_ids), None, len(rows)
+            "write_features_batch",
+            self._write_batch(rows, ttl, source, lineage, event_time, write_ids, self._replicas(min_replicas)),
+            None, len(rows),
         )
 
-    def _write_batch(self, rows, ttl, source, lineage, event_time, write_ids) -> Operation:  # type: ignore[no-untyped-def]
+    def _write_batch(self, rows, ttl, source, lineage, event_time, write_ids, replicas) -> Operation:  # type: ignore[no-untyped-def]
         meta = commands.pack_meta(source, lineage)
         ids = list(rows)
         given = write_ids or {}
@@ -253,7 +279,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             strays = sorted(set(ttl_option).difference(*(row[3][::2] for row in encoded)))
             if strays:
                 raise ValidationError(strays[0], "ttl", f"the ttl map names features no row of the batch has: {strays}")
-        outcomes, _ = yield from self._send_rows(encoded, ids, self._policy, ttl_option, meta)
+        outcomes, _ = yield from self._send_rows(encoded, ids, self._policy, ttl_option, meta, replicas)
         results = {e: o for e, o in zip(ids, outcomes) if not isinstance(o, FeatureStoreError)}
         failed = {e: o for e, o in zip(ids, outcomes) if isinstance(o, FeatureStoreError)}
         if failed:
@@ -644,23 +670,44 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
                     raise translate(item) from item
         return reply
 
-    def _send_many(self, calls: list[Call]) -> Operation:
-        """Send calls in one pipeline; replies in order, errors as FeatureStoreError instances."""
+    def _send_many(self, calls: list[Call], replicas: int = 0) -> Operation:
+        """Send calls in one pipeline; replies in order, errors as FeatureStoreError instances.
+        With ``replicas``, a write's reply stands only once that many replicas confirmed it,
+        else it is NotReplicated (carrying the reply as ``result``)."""
         if not calls:
             return []
         if not self._library_checked:
             yield from self._load_library(only_if_changed=True)
         wire = [self._transport.command(call) for call in calls]
+        timeout_ms = int(self.config.replica_timeout * 1000)
+
+        def send(commands: list[tuple[Any, ...]]) -> Operation:
+            if not replicas:
+                return (yield commands), None
+            return (yield Durable(commands, replicas, timeout_ms))
+
         try:
-            replies = yield wire
+            replies, acks = yield from send(wire)
             missing = [i for i, r in enumerate(replies) if isinstance(r, Exception) and Transport.is_missing(r)]
             if missing:
                 yield from self._load_library()
-                for i, reply in zip(missing, (yield [wire[i] for i in missing])):
-                    replies[i] = reply
+                again, again_acks = yield from send([wire[i] for i in missing])
+                for n, i in enumerate(missing):
+                    replies[i] = again[n]
+                    if acks is not None:
+                        acks[i] = again_acks[n]
         except RedisError as exc:
             raise translate(exc) from exc
-        return [translate(r) if isinstance(r, RedisError) else r for r in replies]
+        out = [translate(r) if isinstance(r, RedisError) else r for r in replies]
+        if acks is not None:
+            for i, reply in enumerate(out):
+                if not isinstance(reply, FeatureStoreError) and acks[i] < replicas:
+                    out[i] = NotReplicated(
+                        f"applied on the primary, but {acks[i]} of {replicas} replicas confirmed it within "
+                        f"{timeout_ms} ms: it may or may not survive a failover (safe to send again with the "
+                        "same write id)", acks[i], replicas, reply,
+                    )
+        return out
 
     def _target(self, command: tuple[Any, ...]) -> Any:
         key = Transport.routing_key(command)
@@ -710,6 +757,14 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         except BaseException:
             server.stop()
             raise
+
+
+def _with_acks(replies: list[Any]) -> tuple[list[Any], list[int]]:
+    """A pipeline's replies whose last is a WAIT's: the others, and the replicas that confirmed
+    each (none for an error)."""
+    acks = replies.pop()
+    acks = acks if isinstance(acks, int) else 0
+    return replies, [0 if isinstance(reply, Exception) else acks for reply in replies]
 
 
 def _per_node(reply: Any) -> dict[str, Any]:
@@ -812,6 +867,8 @@ class FeatureStore(_Operations):
                 try:
                     if isinstance(request, list):
                         reply = self._pipeline(request)
+                    elif type(request) is Durable:
+                        reply = self._durable(request)
                     elif type(request) is KeyScan:
                         reply = list(itertools.islice(self._redis.scan_iter(match=request.match, count=1000), request.limit))
                     else:
@@ -825,7 +882,7 @@ class FeatureStore(_Operations):
 
     def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
         if self._cluster:
-            return self._cluster_pipeline(wire)
+            return self._cluster_run(wire).replies
         pipe = self._redis.pipeline(transaction=False)
         for command in wire:
             pipe.execute_command(*command)
@@ -837,21 +894,32 @@ class FeatureStore(_Operations):
                 with contextlib.suppress(*UNSETTLED):
                     self._redis.nodes_manager.initialize()
             return self._redis.execute_command(*command, target_nodes=self._target(command))
-        reply = self._cluster_pipeline([command])[0]
+        reply = self._cluster_run([command]).replies[0]
         if isinstance(reply, Exception):
             raise reply
         return reply
 
-    def _cluster_pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
-        """The replies of ``wire`` on a cluster: one pipeline per node, all sent before any reply
-        is read; what the cluster moved goes again until the deadline (fsredis/routing.py)."""
-        batch = ClusterBatch(wire)
+    def _durable(self, request: Durable) -> tuple[list[Any], list[int]]:
+        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
+        if self._cluster:
+            batch = self._cluster_run(request.wire, wait)
+            return batch.replies, batch.acks
+        pipe = self._redis.pipeline(transaction=False)
+        for command in (*request.wire, wait):
+            pipe.execute_command(*command)
+        return _with_acks(pipe.execute(raise_on_error=False))
+
+    def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[Any, ...] | None = None) -> ClusterBatch:
+        """``wire`` run on a cluster: one pipeline per node, all sent before any reply is read;
+        what the cluster moved goes again until the deadline (fsredis/routing.py). ``wait``: a
+        WAIT sent after each node's commands."""
+        batch = ClusterBatch(wire, wait)
         while True:
             self._node_pipelines(batch, batch.plan(self._target, self._node_at))
-            wait = 0.0 if batch.done else batch.next_wait()
+            wait_s = 0.0 if batch.done else batch.next_wait()
             if batch.done:
-                return batch.replies
-            time.sleep(wait)
+                return batch
+            time.sleep(wait_s)
             if batch.refresh:
                 batch.refresh = False
                 with contextlib.suppress(*UNSETTLED):  # no node answers yet: the next round finds out
@@ -979,6 +1047,8 @@ class AsyncFeatureStore(_Operations):
                 try:
                     if isinstance(request, list):
                         reply = await self._pipeline(request)
+                    elif type(request) is Durable:
+                        reply = await self._durable(request)
                     elif type(request) is KeyScan:
                         reply = []
                         async for key in self._redis.scan_iter(match=request.match, count=1000):
@@ -1000,21 +1070,31 @@ class AsyncFeatureStore(_Operations):
                 with contextlib.suppress(*UNSETTLED):
                     await self._redis.nodes_manager.initialize()
             return await self._redis.execute_command(*command, target_nodes=self._target(command))
-        reply = (await self._cluster_pipeline([command]))[0]
+        reply = (await self._cluster_run([command])).replies[0]
         if isinstance(reply, Exception):
             raise reply
         return reply
 
-    async def _cluster_pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
+    async def _durable(self, request: Durable) -> tuple[list[Any], list[int]]:
+        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
+        if self._cluster:
+            batch = await self._cluster_run(request.wire, wait)
+            return batch.replies, batch.acks
+        pipe = self._redis.pipeline(transaction=False)
+        for command in (*request.wire, wait):
+            pipe.execute_command(*command)
+        return _with_acks(await pipe.execute(raise_on_error=False))
+
+    async def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[Any, ...] | None = None) -> ClusterBatch:
         """As the sync client's: one pipeline per node (concurrently, a connection each), and
         what the cluster moved goes again until the deadline (fsredis/routing.py)."""
-        batch = ClusterBatch(wire)
+        batch = ClusterBatch(wire, wait)
         while True:
             await asyncio.gather(*(self._node_pipeline(batch, *group) for group in batch.plan(self._target, self._node_at)))
-            wait = 0.0 if batch.done else batch.next_wait()
+            wait_s = 0.0 if batch.done else batch.next_wait()
             if batch.done:
-                return batch.replies
-            await asyncio.sleep(wait)
+                return batch
+            await asyncio.sleep(wait_s)
             if batch.refresh:
                 batch.refresh = False
                 with contextlib.suppress(*UNSETTLED):  # no node answers yet: the next round finds out
@@ -1033,7 +1113,7 @@ class AsyncFeatureStore(_Operations):
 
     async def _pipeline(self, wire: list[tuple[Any, ...]]) -> list[Any]:
         if self._cluster:
-            return await self._cluster_pipeline(wire)
+            return (await self._cluster_run(wire)).replies
         pipe = self._redis.pipeline(transaction=False)
         for command in wire:
             pipe.execute_command(*command)

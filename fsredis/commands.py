@@ -51,6 +51,17 @@ class Command(NamedTuple):
     args: tuple[Any, ...]
 
 
+class Durable(NamedTuple):
+    """Write commands whose replies count only once ``replicas`` replicas have them: each
+    connection that carried some sends ``WAIT replicas timeout_ms`` after them. The drivers
+    answer ``(replies, acks)``, ``acks[i]`` the replicas that confirmed command ``i`` (0 when its
+    reply is an error)."""
+
+    wire: list[tuple[Any, ...]]
+    replicas: int
+    timeout_ms: int
+
+
 class KeyScan(NamedTuple):
     """Every key matching ``match`` (SCAN, on every primary of a cluster), or the first ``limit``
     found: for admin checks only."""

@@ -81,6 +81,12 @@ class FeatureStoreConfig:
     """Seconds during which a write id is remembered, so a retried write is not applied twice."""
     retries: int = 3
     """Times a command is re-sent after a connection error or timeout (writes are idempotent)."""
+    min_replicas: int = 0
+    """Replicas that must confirm a write (``WAIT``) before it is acknowledged; else the write
+    raises NotReplicated (applied on the primary, it may or may not survive a failover). 0: the
+    primary's answer is enough (a failover may then lose acknowledged writes). Per call too."""
+    replica_timeout: float = 1.0
+    """Seconds to wait for those replicas (within the write's own deadline)."""
     read_timeout: float = 1.0
     """Seconds a read (get, batch get, lineage, export, health check) may take in all, retries
     included; then StoreUnavailable. A call's own ``timeout=`` replaces it."""
@@ -126,6 +132,10 @@ class FeatureStoreConfig:
             seconds = getattr(self, name)
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 3600:
                 raise ValueError(f"{name} must be a number of seconds above 0 and at most 3600, not {seconds!r}")
+        if not isinstance(self.min_replicas, int) or isinstance(self.min_replicas, bool) or not 0 <= self.min_replicas <= 100:
+            raise ValueError(f"min_replicas must be an integer from 0 to 100, not {self.min_replicas!r}")
+        if isinstance(self.replica_timeout, bool) or not isinstance(self.replica_timeout, (int, float)) or not 0 < self.replica_timeout <= 3600:
+            raise ValueError(f"replica_timeout must be a number of seconds above 0 and at most 3600, not {self.replica_timeout!r}")
         if self.retries < 0 or self.dedup_window < 0 or self.max_value_bytes < 1 or self.max_connections < 1:
             raise ValueError("retries and dedup_window must be >= 0, max_value_bytes and max_connections >= 1")
 

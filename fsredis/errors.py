@@ -23,6 +23,7 @@ __all__ = [
     "TransformError",
     "LibraryError",
     "StoreUnavailable",
+    "NotReplicated",
     "TLSError",
     "PermissionDenied",
     "LibraryPermissionDenied",
@@ -91,6 +92,17 @@ class LibraryError(FeatureStoreError):
 
 class StoreUnavailable(FeatureStoreError, ConnectionError):
     """Redis could not be reached (after the configured retries)."""
+
+
+class NotReplicated(StoreUnavailable):
+    """The primary applied the write, but fewer replicas than ``min_replicas`` confirmed it within
+    ``replica_timeout``: it may or may not survive a failover. Sending it again with the same write
+    id is safe (``acknowledged`` replicas confirmed it, ``wanted`` were asked for; ``result`` is
+    what the primary did, when known)."""
+
+    def __init__(self, message: str, acknowledged: int, wanted: int, result: object = None) -> None:
+        super().__init__(message)
+        self.acknowledged, self.wanted, self.result = acknowledged, wanted, result
 
 
 class TLSError(StoreUnavailable):

@@ -270,7 +270,7 @@ class IngestOperations:
 
         def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any: ...
 
-        def _send_many(self, calls: list[Call]) -> Operation: ...
+        def _send_many(self, calls: list[Call], replicas: int = 0) -> Operation: ...
 
         def _plain(self, request: Any) -> Operation: ...
 
@@ -418,7 +418,7 @@ class IngestOperations:
         return rows
 
     def _send_rows(self, rows: Sequence[Any], entity_ids: Sequence[str], policy: commands.Policy, ttl: Any,
-                   meta: bytes) -> Operation:
+                   meta: bytes, replicas: int | None = None) -> Operation:
         """Write rows encoded by commands.write_row (keys, write id, event ms, pairs, ...) with
         fs_write_batch: a call per 500 rows (per slot on a cluster), all in one round trip. Returns
         one WriteResult, or the FeatureStoreError that refused it, per row; and the errors that
@@ -427,7 +427,8 @@ class IngestOperations:
         calls = [commands.write_batch([rows[i][:4] for i in positions], policy, ttl=ttl, meta=meta) for positions, _ in groups]
         outcomes: list[Any] = [None] * len(rows)
         whole: list[FeatureStoreError] = []
-        for (positions, _), reply in zip(groups, (yield from self._send_many(calls))):
+        replicas = self.config.min_replicas if replicas is None else replicas
+        for (positions, _), reply in zip(groups, (yield from self._send_many(calls, replicas))):
             if isinstance(reply, FeatureStoreError):
                 whole.append(reply)
                 for i in positions:

@@ -53,6 +53,16 @@ UNSETTLED = (redis_errors.RedisError, redis_errors.RedisClusterException)
 """What refreshing the slot map may raise while no node answers (the next round finds out)."""
 
 
+def wait_ms(timeout_ms: int) -> int:
+    """``timeout_ms`` for a WAIT, cut to the operation's deadline (at least 1 ms: WAIT 0 would
+    wait forever)."""
+    try:
+        left = remaining(None)
+    except DeadlinePassed:
+        return 1
+    return max(1, min(timeout_ms, int(left * 1000) - 5)) if left is not None else timeout_ms
+
+
 def as_redis_error(exc: BaseException) -> redis_errors.RedisError:
     """``exc`` as a RedisError: redis-py raises RedisClusterException (no RedisError) when no node
     serves a slot or none answers; that is a cluster moving (ClusterMoving, chained to it)."""
@@ -72,8 +82,10 @@ class ClusterBatch:
     """What is known of one batch: the final replies so far, the commands still to send, and
     whether the next round must refresh the slot map or wait first."""
 
-    def __init__(self, wire: Sequence[tuple[Any, ...]]) -> None:
+    def __init__(self, wire: Sequence[tuple[Any, ...]], wait: tuple[Any, ...] | None = None) -> None:
         self.wire = wire
+        self.wait_command = wait  # ("WAIT", replicas, ms) after each node's commands, or None
+        self.acks = [0] * len(wire)  # replicas that confirmed each final reply (with wait)
         self.replies: list[Any] = [None] * len(wire)
         self.pending: list[int] = list(range(len(wire)))
         self.rounds = 0
@@ -109,6 +121,9 @@ class ClusterBatch:
             if asked:
                 group[2].append(("ASKING",))
             group[2].append(command)
+        if self.wait_command is not None:
+            for group in groups.values():
+                group[2].append(self.wait_command)
         if unplaced:
             self.refresh = True
             self.wait = max(self.wait, self._backoff())
@@ -116,11 +131,18 @@ class ClusterBatch:
         return list(groups.values())
 
     def take(self, positions: Sequence[int], commands: Sequence[tuple[Any, ...]], replies: Sequence[Any]) -> None:
-        """The replies of one node's pipeline (one per command sent, ``ASKING`` included)."""
-        kept = [reply for command, reply in zip(commands, replies) if command != ("ASKING",)]
+        """The replies of one node's pipeline (one per command sent, ``ASKING`` and ``WAIT``
+        included)."""
+        kept, acks = [], 0
+        for command, reply in zip(commands, replies):
+            if command is self.wait_command:
+                acks = reply if isinstance(reply, int) else 0
+            elif command != ("ASKING",):
+                kept.append(reply)
         for position, reply in zip(positions, kept):
             if not moving(reply):
                 self.replies[position] = reply
+                self.acks[position] = 0 if isinstance(reply, Exception) else acks
                 continue
             self.pending.append(position)
             self._reason = reply

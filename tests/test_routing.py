@@ -122,3 +122,17 @@ def test_every_error_of_a_moving_cluster_is_one_retryable_error(error) -> None:
     assert isinstance(translate(error), StoreUnavailable)
     assert isinstance(as_redis_error(error), redis_errors.RedisError)
     assert isinstance(translate(as_redis_error(error)), StoreUnavailable)
+
+
+def test_a_wait_follows_each_nodes_commands_and_counts_for_its_final_replies() -> None:
+    wait = ("WAIT", 1, 100)
+    batch = ClusterBatch(WIRE[:3], wait)
+    groups = batch.plan(lambda command: A if command[3] != "k2" else B, lambda host, port: None)
+    assert [(node, wire[-1]) for node, _, wire in groups] == [(A, wait), (B, wait)]
+    (_, a_positions, a_wire), (_, b_positions, b_wire) = groups
+    batch.take(a_positions, a_wire, [b"one", redis_errors.ResponseError("FSVALIDATION x"), 1])
+    batch.take(b_positions, b_wire, [redis_errors.TryAgainError("again"), 1])
+    assert batch.acks[:2] == [1, 0] and batch.pending == [2]  # an error reply counts no replica
+    [(_, positions, wire)] = batch.plan(locate_all_on(B), lambda host, port: None)
+    batch.take(positions, wire, [b"three", 0])  # the replica did not confirm in time
+    assert batch.done and batch.acks == [1, 0, 0] and batch.replies[2] == b"three"
