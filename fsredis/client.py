@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
@@ -102,6 +104,8 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
         if url:
             return module.RedisCluster.from_url(url, **options)
         return module.RedisCluster(host=config.redis_host, port=config.redis_port, **options)
+    if config.sentinel:
+        return _through_sentinels(module, config, options, asyncio)
     if asyncio:
         pool_class = module.ConnectionPool
     else:
@@ -116,6 +120,29 @@ def make_redis(config: FeatureStoreConfig, asyncio: bool = False) -> Any:
     if not asyncio:  # each send and read waits at most until the operation's deadline
         pool.connection_class = with_deadlines(pool.connection_class)
     return module.Redis(connection_pool=pool)
+
+
+def _through_sentinels(module: Any, config: FeatureStoreConfig, options: dict[str, Any], asyncio: bool) -> Any:
+    """A client of the primary the sentinels name (asked again after a failover: a connection to
+    a former primary is dropped and re-made to the new one)."""
+    sentinels, master, db, user, password = config.sentinel_nodes()
+    asked = {"socket_timeout": config.socket_timeout, "socket_connect_timeout": config.socket_connect_timeout}
+    if config.sentinel_username is not None:
+        asked["username"] = config.sentinel_username
+    if config.sentinel_password is not None:
+        asked["password"] = config.sentinel_password
+    if config.ssl:
+        asked.update({k: v for k, v in options.items() if k.startswith("ssl")}, ssl=True)
+        options["ssl"] = True
+    options["db"] = db
+    if user is not None:
+        options.setdefault("username", user)
+    if password is not None:
+        options.setdefault("password", password)
+    if not asyncio and not config.ssl:  # each send and read waits at most until the operation's deadline
+        options["connection_class"] = with_deadlines(redis.sentinel.SentinelManagedConnection)
+    manager = module.sentinel.Sentinel(sentinels, sentinel_kwargs=asked)
+    return manager.master_for(master, redis_class=module.Redis, **options)
 
 
 class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
@@ -759,6 +786,12 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             raise
 
 
+def _sentinels_of(client: Any) -> list[Any]:
+    """The clients of the sentinels behind ``client`` (none unless it came from Sentinel)."""
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    return list(manager.sentinels) if manager is not None else []
+
+
 def _with_acks(replies: list[Any]) -> tuple[list[Any], list[int]]:
     """A pipeline's replies whose last is a WAIT's: the others, and the replicas that confirmed
     each (none for an error)."""
@@ -962,6 +995,8 @@ class FeatureStore(_Operations):
             self._redis.close()
             if self._owns_pool and not self._cluster:
                 self._redis.connection_pool.disconnect()
+                for sentinel in _sentinels_of(self._redis):
+                    sentinel.close()
         finally:
             if self._server is not None:
                 self._server.stop()
@@ -1126,6 +1161,9 @@ class AsyncFeatureStore(_Operations):
                 await self._redis.aclose()
             else:
                 await self._redis.aclose(close_connection_pool=self._owns_pool)
+                if self._owns_pool:
+                    for sentinel in _sentinels_of(self._redis):
+                        await sentinel.aclose()
         finally:
             if self._server is not None:
                 self._server.stop()

@@ -27,7 +27,10 @@ class FeatureStoreConfig:
     redis_db: int = 0
     """Database number (standalone only)."""
     redis_url: str | None = None
-    """``redis://[user:password@]host:port/db`` or ``rediss://...`` for TLS; wins over host/port."""
+    """``redis://[user:password@]host:port/db`` or ``rediss://...`` for TLS; wins over host/port.
+    Through Sentinel: ``redis+sentinel://[user:password@]host:26379,host2:26379/<master name>[/db]``
+    (``rediss+sentinel://`` for TLS): the client asks the sentinels where the primary is, and again
+    after a failover; the credentials are the data nodes' (``sentinel_password`` is the sentinels')."""
     username: str | None = None
     """ACL user name (Redis 6+); deploy/users.acl has one per role (serving, writer, admin)."""
     password: str | None = None
@@ -43,6 +46,11 @@ class FeatureStoreConfig:
     ssl_check_hostname: bool = True
     """Check that the server's certificate names the host connected to. Off, only the name check is
     skipped: the certificate must still be signed by ``ssl_ca_certs``."""
+    sentinel_username: str | None = None
+    """ACL user name on the sentinels, when they have their own (``sentinel_password``)."""
+    sentinel_password: str | None = None
+    """Password of the sentinels (``requirepass`` in sentinel.conf); the data nodes' is ``password``
+    or the URL's. Never shown by ``repr``/``str``."""
     cluster: bool = False
     """Talk to a Redis Cluster; ``redis_url`` (or host/port) names any of its nodes, or several
     (``redis://host1:7000,host2:7000,host3:7000``): the client starts while any of them answers."""
@@ -108,7 +116,7 @@ class FeatureStoreConfig:
     def __post_init__(self) -> None:
         check_namespace(self.namespace)
         self._settle_tls()
-        if len(self.startup_nodes()[1]) > 0 and not self.cluster:
+        if not self.sentinel and len(self.startup_nodes()[1]) > 0 and not self.cluster:
             raise ValueError("a redis_url with several hosts names the nodes of a cluster: set cluster=True")
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
@@ -151,6 +159,14 @@ class FeatureStoreConfig:
         # One switch for TLS: the URL's scheme and ``ssl`` always agree (redis-py takes TLS from the
         # scheme of a URL, and fails with a TypeError when given ssl=True beside a redis:// URL).
         scheme, sep, rest = (self.redis_url or "").partition("://")
+        if sep and scheme.lower().endswith("+sentinel"):
+            if scheme.lower() not in ("redis+sentinel", "rediss+sentinel"):
+                raise ValueError(f"a Sentinel URL is redis+sentinel:// or rediss+sentinel://, not {scheme}://")
+            self.ssl = self.ssl or scheme.lower() == "rediss+sentinel"
+            if self.cluster:
+                raise ValueError("a cluster has no sentinels: use cluster=True with redis:// URLs of its nodes")
+            self.sentinel_nodes()  # (a malformed one is refused now, not at the first call)
+            return
         if sep and scheme.lower() == "rediss":
             self.ssl = True
         elif sep and self.ssl and scheme.lower() == "redis":
@@ -167,6 +183,34 @@ class FeatureStoreConfig:
         # No secret is shown: passwords (field, URL, redis_kwargs) become ***; files by path only.
         shown = (f"{f.name}={_shown(f.name, getattr(self, f.name))!r}" for f in dataclasses.fields(self) if f.repr)
         return f"{type(self).__name__}({', '.join(shown)})"
+
+    @property
+    def sentinel(self) -> bool:
+        """True when ``redis_url`` names sentinels (``redis+sentinel://``)."""
+        return (self.redis_url or "").partition("://")[0].lower().endswith("+sentinel")
+
+    def sentinel_nodes(self) -> tuple[list[tuple[str, int]], str, int, str | None, str | None]:
+        """The sentinels (host, port), the master name, the database, and the data nodes' user
+        and password, from a ``redis+sentinel://`` URL."""
+        from urllib.parse import unquote
+
+        _, _, rest = (self.redis_url or "").partition("://")
+        location, _, path = rest.partition("/")
+        userinfo, at, hosts = location.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        sentinels = []
+        for entry in hosts.split(","):
+            host, colon_, port = entry.strip().rpartition(":")
+            if not colon_ or not host or not port.isdigit():
+                raise ValueError(f"the sentinels of redis_url are host:port, separated by commas; not {entry!r}")
+            sentinels.append((host.strip("[]"), int(port)))
+        master, _, db = path.strip("/").partition("/")
+        if not master:
+            raise ValueError("a redis+sentinel:// URL names the master after the hosts: .../<master name>[/db]")
+        if db and not db.isdigit():
+            raise ValueError(f"the database of a redis+sentinel:// URL is a number, not {db!r}")
+        return (sentinels, unquote(master), int(db or 0), unquote(user) if at and user else None,
+                unquote(password) if at and colon else None)
 
     def startup_nodes(self) -> tuple[str | None, list[tuple[str, int]]]:
         """``redis_url`` with its first host only, and the (host, port) of the others

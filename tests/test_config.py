@@ -206,3 +206,17 @@ def test_a_cluster_url_may_name_several_nodes() -> None:
         FeatureStoreConfig(redis_url="redis://h1:7000,h2:7001")
     with pytest.raises(ValueError, match="host:port"):
         FeatureStoreConfig(redis_url="redis://h1:7000,h2", cluster=True)
+
+
+def test_a_sentinel_url_names_the_sentinels_the_master_and_the_database() -> None:
+    config = FeatureStoreConfig(redis_url="redis+sentinel://app:p%40ss@s1:26379,[::1]:26380/main/2", sentinel_password="sp")
+    assert config.sentinel and not config.cluster
+    assert config.sentinel_nodes() == ([("s1", 26379), ("::1", 26380)], "main", 2, "app", "p@ss")
+    assert "p%40ss" not in repr(config) and "sp'" not in repr(config)
+    assert FeatureStoreConfig(redis_url="rediss+sentinel://s1:26379/main").ssl
+    with pytest.raises(ValueError, match="master"):
+        FeatureStoreConfig(redis_url="redis+sentinel://s1:26379")
+    with pytest.raises(ValueError, match="host:port"):
+        FeatureStoreConfig(redis_url="redis+sentinel://s1/main")
+    with pytest.raises(ValueError, match="no sentinels"):
+        FeatureStoreConfig(redis_url="redis+sentinel://s1:26379/main", cluster=True)
