@@ -50,7 +50,7 @@ from fsredis.metrics import Metrics
 from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
-from fsredis.routing import UNSETTLED, ClusterBatch, as_redis_error, wait_ms
+from fsredis.routing import UNSETTLED, ClusterBatch, ReadMerger, as_redis_error, wait_ms
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
@@ -178,6 +178,12 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         self._direct = config.read_path == "direct" and not config.cluster
         self._clock = ServerClock()
         self._topology_at = monotonic()  # when the slot map was last refreshed on purpose
+        # On a cluster, the batch reads of one node go as one fs_get_many call (fsredis/routing.py).
+        self._merger = ReadMerger(
+            {"fs_get_batch", self.library.shas.get("fs_get_batch", "fs_get_batch")},
+            lambda keys, names: self._transport.command(commands.get_many(keys, names)),
+            names=commands.GET_MANY_NAMES,
+        ) if config.cluster else None
         # What the drivers call with a command tuple: on a cluster, routed to the node of the
         # call's key by us (redis-py would ask the server for the keys of every FCALL).
         self._execute = self._routed if config.cluster else self._redis.execute_command
@@ -484,11 +490,9 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             else:
                 replies = yield from self._send_many(calls)
                 _raise_first(replies)
-            result, readable = {e: {} for e in ids}, True
-            for (chunk_ids, _), reply in zip(chunks, replies):
-                rows, clean = commands.decode_batch(chunk_ids, names, reply)
-                result.update(rows)
-                readable = readable and clean
+            result = {e: {} for e in ids}
+            rows, readable = commands.decode_batches([chunk_ids for chunk_ids, _ in chunks], names, replies)
+            result.update(rows)
             requested = len(ids) * len(names)
         unreadable = {}  # looked for only when some value did not decode (not on the hot path)
         if not readable:
@@ -946,7 +950,7 @@ class FeatureStore(_Operations):
         """``wire`` run on a cluster: one pipeline per node, all sent before any reply is read;
         what the cluster moved goes again until the deadline (fsredis/routing.py). ``wait``: a
         WAIT sent after each node's commands."""
-        batch = ClusterBatch(wire, wait)
+        batch = ClusterBatch(wire, wait, self._merger)
         while True:
             self._node_pipelines(batch, batch.plan(self._target, self._node_at))
             wait_s = 0.0 if batch.done else batch.next_wait()
@@ -1123,7 +1127,7 @@ class AsyncFeatureStore(_Operations):
     async def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[Any, ...] | None = None) -> ClusterBatch:
         """As the sync client's: one pipeline per node (concurrently, a connection each), and
         what the cluster moved goes again until the deadline (fsredis/routing.py)."""
-        batch = ClusterBatch(wire, wait)
+        batch = ClusterBatch(wire, wait, self._merger)
         while True:
             await asyncio.gather(*(self._node_pipeline(batch, *group) for group in batch.plan(self._target, self._node_at)))
             wait_s = 0.0 if batch.done else batch.next_wait()

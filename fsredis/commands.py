@@ -327,30 +327,32 @@ def get_direct(keys: EntityKeys, names: Sequence[str]) -> Command:
     return Command(("HMGET", keys.entity, *names))
 
 
-def _live_rows(names: Sequence[str], rows: Iterable[Sequence[bytes | None]], now_ms: float) -> list[dict[str, Any]]:
-    """The hot path of every read: per row of stored fields (as HMGET gives them, in ``names``
-    order), name -> value of those live at ``now_ms``. One pass reads each head's expiry in place;
-    the msgpack values of all rows are then decoded in one ``unpackb``, tagged ones (embeddings,
+def _live_rows(names: Sequence[str], replies: Iterable[tuple[float, Sequence[Sequence[bytes | None]]]]) -> list[dict[str, Any]]:
+    """The hot path of every read: for each reply ``(now_ms, rows)`` (the server's time, and rows
+    of stored fields as HMGET gives them, in ``names`` order), per row name -> value of the fields
+    live at that reply's ``now_ms``. One pass reads each head's expiry in place; the msgpack values
+    of all rows of all replies are then decoded in one ``unpackb``, tagged ones (embeddings,
     timestamps) one by one. IndexError or ValueError for a field too short for its head or a value
     that cannot be read: the caller then takes the general path, which names it."""
     head, tag, word, bits = codec.HEAD, codec.TAG, codec.HEAD_WORD, codec.EXPIRY_BITS
     kept_rows: list[list[str]] = []
     values: list[bytes] = []
     tagged: list[tuple[int, bytes]] = []  # (position in values, field)
-    for fields in rows:
-        kept: list[str] = []
-        for name, field in zip(names, fields):
-            if field is not None:
-                first = field[head]  # (IndexError when the field is too short)
-                expires = word(field)[0] & bits
-                if not expires or expires > now_ms:
-                    kept.append(name)
-                    if first == tag:
-                        tagged.append((len(values), field))
-                        values.append(b"\xc0")
-                    else:
-                        values.append(field[head:])
-        kept_rows.append(kept)
+    for now_ms, rows in replies:
+        for fields in rows:
+            kept: list[str] = []
+            for name, field in zip(names, fields):
+                if field is not None:
+                    first = field[head]  # (IndexError when the field is too short)
+                    expires = word(field)[0] & bits
+                    if not expires or expires > now_ms:
+                        kept.append(name)
+                        if first == tag:
+                            tagged.append((len(values), field))
+                            values.append(b"\xc0")
+                        else:
+                            values.append(field[head:])
+            kept_rows.append(kept)
     decoded = codec.unpack_values(len(values), b"".join(values)) if values else []
     for at, field in tagged:
         decoded[at] = codec.decode_value(memoryview(field)[head:])
@@ -362,7 +364,7 @@ def decode_direct(names: Sequence[str], raw: list[bytes | None], now_ms: float, 
     """:func:`decode_get` of an HMGET of stored fields: those expired at ``now_ms`` (an upper
     bound of the server's clock, fsredis/clock.py) are dropped."""
     try:
-        return _live_rows(names, (raw,), now_ms)[0]
+        return _live_rows(names, ((now_ms, (raw,)),))[0]
     except (IndexError, ValueError):  # a damaged field: the general path names it
         return decode_get(list(names), [codec.live(field, now_ms) for field in raw], entity_id)
 
@@ -448,6 +450,17 @@ def get_batch(entity_keys: Iterable[EntityKeys], names: Sequence[str]) -> Call:
     return Call("fs_get_batch", tuple(keys.entity for keys in entity_keys), tuple(names), readonly=True)
 
 
+GET_MANY_NAMES = 1000
+"""Feature names at most in one fs_get_many call."""
+
+
+def get_many(keys: Sequence[str], names: Sequence[str]) -> Call:
+    """fs_get_many: fs_get_batch of entity hashes ``keys`` passed as arguments (so they may lie
+    in any slots of one cluster node); its reply has fs_get_batch's shape, but an entity the node
+    does not serve now gets an error reply instead of its fields."""
+    return Call("fs_get_many", (), (len(names), *names, *keys), readonly=True)
+
+
 def batch_groups(
     ids: Sequence[Any], keys: Sequence[EntityKeys], cluster: bool
 ) -> list[tuple[list[Any], list[EntityKeys]]]:
@@ -474,14 +487,23 @@ def decode_batch(
     """Entity id -> (name -> value) for each entity of one fs_get_batch call (the server time,
     then the stored fields of each entity), and whether every value was readable (else the
     unreadable ones are :class:`Unreadable`: see :func:`corrupt`). Expired fields are dropped."""
-    now, live = raw[0], codec.live
+    return decode_batches([entity_ids], names, [raw])
+
+
+def decode_batches(
+    entity_ids: Sequence[Sequence[str]], names: Sequence[str], raws: Sequence[list[Any]]
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """:func:`decode_batch` of several fs_get_batch replies at once (``entity_ids[i]`` the
+    entities of ``raws[i]``), each reply's fields judged by its own server's time."""
+    ids = [entity for chunk in entity_ids for entity in chunk]
     try:
-        return dict(zip(entity_ids, _live_rows(names, raw[1:], now))), True
+        return dict(zip(ids, _live_rows(names, [(raw[0], raw[1:]) for raw in raws]))), True
     except (IndexError, ValueError):  # a damaged field: the general path marks it (and only it)
         pass
-    flat = [live(field, now) for fields in raw[1:] for field in fields]
-    rows, readable = decode_rows(names, flat, len(raw) - 1)
-    return dict(zip(entity_ids, rows)), readable
+    live = codec.live
+    flat = [live(field, raw[0]) for raw in raws for fields in raw[1:] for field in fields]
+    rows, readable = decode_rows(names, flat, len(ids))
+    return dict(zip(ids, rows)), readable
 
 
 def check_names(names: object, what: str = "feature_names") -> list[str]:

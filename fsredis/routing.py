@@ -78,12 +78,60 @@ def moving(reply: Any) -> bool:
     return isinstance(reply, _AGAIN) and not isinstance(reply, DeadlinePassed)
 
 
+class ReadMerger:
+    """Joins the batch reads (fs_get_batch, one per slot) that go to one node into fs_get_many
+    calls (one per node, its keys as arguments: the function may touch any slot of its node),
+    and splits their replies back. ``markers``: what names fs_get_batch in a command (its function
+    name, its script's sha); ``build(keys, names)``: the fs_get_many command."""
+
+    def __init__(self, markers: set[str], build: Callable[[list[Any], list[Any]], tuple[Any, ...]], limit: int = 1000,
+                 names: int = 1000) -> None:
+        self.markers, self.build, self.limit, self.names = markers, build, limit, names
+
+    def kind(self, command: tuple[Any, ...]) -> Any:
+        """What a command may be joined with (commands of one kind read the same names), or None."""
+        if command[0] not in ("FCALL_RO", "EVALSHA_RO") or command[1] not in self.markers:
+            return None
+        names = command[3 + command[2]:]
+        return names if len(names) <= self.names else None
+
+    def chunks(self, positions: list[int], wire: Sequence[tuple[Any, ...]]) -> list[list[int]]:
+        """``positions`` in groups of at most ``limit`` keys (a command larger than that alone)."""
+        out: list[list[int]] = []
+        keys = 0
+        for position in positions:
+            count = wire[position][2]
+            if not out or keys + count > self.limit:
+                out.append([])
+                keys = 0
+            out[-1].append(position)
+            keys += count
+        return out
+
+    def join(self, commands: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+        keys = [key for command in commands for key in command[3 : 3 + command[2]]]
+        return self.build(keys, list(commands[0][3 + commands[0][2]:]))
+
+    @staticmethod
+    def split(reply: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Each command's own fs_get_batch reply; None for one with a key the node did not serve."""
+        now, rows, at, out = reply[0], reply[1:], 0, []
+        for command in commands:
+            own = rows[at : at + command[2]]
+            at += command[2]
+            out.append(None if any(isinstance(row, Exception) for row in own) else [now, *own])
+        return out
+
+
 class ClusterBatch:
     """What is known of one batch: the final replies so far, the commands still to send, and
     whether the next round must refresh the slot map or wait first."""
 
-    def __init__(self, wire: Sequence[tuple[Any, ...]], wait: tuple[Any, ...] | None = None) -> None:
+    def __init__(self, wire: Sequence[tuple[Any, ...]], wait: tuple[Any, ...] | None = None,
+                 merger: ReadMerger | None = None) -> None:
         self.wire = wire
+        self.merger = merger
+        self._alone: set[int] = set()  # positions that go unjoined (a joined read could not serve them)
         self.wait_command = wait  # ("WAIT", replicas, ms) after each node's commands, or None
         self.acks = [0] * len(wire)  # replicas that confirmed each final reply (with wait)
         self.replies: list[Any] = [None] * len(wire)
@@ -98,12 +146,14 @@ class ClusterBatch:
     def done(self) -> bool:
         return not self.pending
 
-    def plan(self, locate: Locate, node_at: Callable[[str, int], Any]) -> list[tuple[Any, list[int], list[tuple[Any, ...]]]]:
-        """The next round: for each node, the positions it serves and the commands to send it
-        (``ASKING`` before an ASK-redirected command: its reply is not one of the positions').
-        A command whose node cannot be found waits for the next round (after a refresh)."""
+    def plan(self, locate: Locate, node_at: Callable[[str, int], Any]) -> list[tuple[Any, list[Any], list[tuple[Any, ...]]]]:
+        """The next round: for each node, the commands to send it and, beside each, the
+        positions it answers for (None for ``ASKING`` before an ASK-redirected command, and for a
+        WAIT). Reads the merger may join go as one command (several positions). A command whose
+        node cannot be found waits for the next round (after a refresh)."""
         self.rounds += 1
-        groups: dict[str, tuple[Any, list[int], list[tuple[Any, ...]]]] = {}
+        groups: dict[str, tuple[Any, list[Any], list[tuple[Any, ...]]]] = {}
+        joinable: dict[str, dict[Any, list[int]]] = {}
         unplaced: list[int] = []
         for position in self.pending:
             command = self.wire[position]
@@ -117,12 +167,24 @@ class ClusterBatch:
                 unplaced.append(position)
                 continue
             group = groups.setdefault(node.name, (node, [], []))
-            group[1].append(position)
+            kind = None if asked or self.merger is None or position in self._alone else self.merger.kind(command)
+            if kind is not None:
+                joinable.setdefault(node.name, {}).setdefault(kind, []).append(position)
+                continue
             if asked:
+                group[1].append(None)
                 group[2].append(("ASKING",))
+            group[1].append([position])
             group[2].append(command)
+        for name, kinds in joinable.items():
+            _, parts, wire = groups[name]
+            for positions in kinds.values():
+                for chunk in self.merger.chunks(positions, self.wire):  # type: ignore[union-attr]
+                    parts.append(chunk)
+                    wire.append(self.merger.join([self.wire[i] for i in chunk]) if len(chunk) > 1 else self.wire[chunk[0]])  # type: ignore[union-attr]
         if self.wait_command is not None:
             for group in groups.values():
+                group[1].append(None)
                 group[2].append(self.wait_command)
         if unplaced:
             self.refresh = True
@@ -130,29 +192,42 @@ class ClusterBatch:
         self.pending = unplaced
         return list(groups.values())
 
-    def take(self, positions: Sequence[int], commands: Sequence[tuple[Any, ...]], replies: Sequence[Any]) -> None:
-        """The replies of one node's pipeline (one per command sent, ``ASKING`` and ``WAIT``
-        included)."""
-        kept, acks = [], 0
-        for command, reply in zip(commands, replies):
+    def take(self, parts: Sequence[Any], commands: Sequence[tuple[Any, ...]], replies: Sequence[Any]) -> None:
+        """The replies of one node's pipeline, one per command sent (``parts`` as :meth:`plan`
+        gave them)."""
+        acks = 0
+        for covered, command, reply in zip(parts, commands, replies):
             if command is self.wait_command:
                 acks = reply if isinstance(reply, int) else 0
-            elif command != ("ASKING",):
-                kept.append(reply)
-        for position, reply in zip(positions, kept):
-            if not moving(reply):
-                self.replies[position] = reply
-                self.acks[position] = 0 if isinstance(reply, Exception) else acks
+        for covered, command, reply in zip(parts, commands, replies):
+            if covered is None:
                 continue
-            self.pending.append(position)
-            self._reason = reply
-            if isinstance(reply, redis_errors.AskError) and not isinstance(reply, redis_errors.MovedError):
-                self._ask[position] = (reply.host, reply.port)
+            if len(covered) == 1 or isinstance(reply, BaseException):
+                for position in covered:
+                    self._settle(position, reply, acks)
                 continue
-            if isinstance(reply, _REFRESH):
-                self.refresh = True
-            if not isinstance(reply, redis_errors.MovedError):  # a MOVED can go at once (after the refresh)
-                self.wait = max(self.wait, self._backoff())
+            for position, own in zip(covered, self.merger.split(reply, [self.wire[i] for i in covered])):  # type: ignore[union-attr]
+                if own is None:  # the node did not serve one of its keys: it goes again alone
+                    self._alone.add(position)
+                    self.pending.append(position)
+                    self.wait = max(self.wait, self._backoff())
+                else:
+                    self._settle(position, own, acks)
+
+    def _settle(self, position: int, reply: Any, acks: int) -> None:
+        if not moving(reply):
+            self.replies[position] = reply
+            self.acks[position] = 0 if isinstance(reply, Exception) else acks
+            return
+        self.pending.append(position)
+        self._reason = reply
+        if isinstance(reply, redis_errors.AskError) and not isinstance(reply, redis_errors.MovedError):
+            self._ask[position] = (reply.host, reply.port)
+            return
+        if isinstance(reply, _REFRESH):
+            self.refresh = True
+        if not isinstance(reply, redis_errors.MovedError):  # a MOVED can go at once (after the refresh)
+            self.wait = max(self.wait, self._backoff())
 
     def next_wait(self) -> float:
         """Seconds to wait before the next round; ClusterMoving for the pending commands (and 0)

@@ -451,9 +451,17 @@ def test_reads_refuse_reserved_names_and_unbounded_limits(seeded, namespace) -> 
         ("fs_lineage", [key, key], ["price", "5"]),
         ("fs_lineage", [old], ["price", "5"]), ("fs_lineage", [], ["price", "5"]),
         *(("fs_lineage", [key], [name, "5"]) for name in reserved),
+        ("fs_get_many", [key], ["1", "price", key]), ("fs_get_many", [], ["1", "price"]),
+        ("fs_get_many", [], ["0", key]), ("fs_get_many", [], ["1001", *["p"] * 1001, key]),
+        ("fs_get_many", [], ["x", "price", key]), ("fs_get_many", [], ["2", "price", key]),
+        ("fs_get_many", [], ["1", "price", old]), ("fs_get_many", [], ["1", "price", "plain"]),
+        ("fs_get_many", [], ["1", "price", *[key] * (limits.ENTITIES + 1)]),
+        *(("fs_get_many", [], ["2", "price", name, key]) for name in reserved),
     ):
         with pytest.raises(redis.ResponseError, match="^FSARG "):
             client.execute_command("FCALL_RO", function, len(call_keys), *call_keys, *args)
+    # Well formed, it answers as fs_get_batch does (here on one server: every key is served).
+    assert fcall(client, "fs_get_many", [], "1", "price", key, key)[1:] == fcall(client, "fs_get_batch", [key, key], "price")[1:]
 
 
 def test_a_read_of_a_key_of_another_type_is_a_typed_refusal(loaded, namespace) -> None:
@@ -462,6 +470,7 @@ def test_a_read_of_a_key_of_another_type_is_a_typed_refusal(loaded, namespace) -
     with server.client() as client:
         client.set(key, "x")
         for function, call_keys, args in (("fs_get_batch", [neighbour, key], ["a"]), ("fs_get", [key], ["a"]),
+                                          ("fs_get_many", [], ["1", "a", neighbour, key]),
                                           ("fs_get", [key], []), ("fs_lineage", [key], ["a", "5"])):
             with pytest.raises(redis.ResponseError, match="^FSARG .*not an fsredis key"):
                 client.execute_command("FCALL_RO", function, len(call_keys), *call_keys, *args)

@@ -23,13 +23,13 @@ def locate_all_on(node):  # type: ignore[no-untyped-def]
 def test_final_replies_are_kept_and_moved_ones_go_again_after_a_refresh() -> None:
     batch = ClusterBatch(WIRE)
     [(node, positions, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
-    assert node is A and positions == [0, 1, 2, 3] and wire == WIRE
+    assert node is A and positions == [[0], [1], [2], [3]] and wire == WIRE
     refused = redis_errors.ResponseError("FSVALIDATION feature=x rule=min")
     batch.take(positions, wire, [b"one", redis_errors.MovedError("5 127.0.0.1:2"), refused, b"four"])
     assert batch.pending == [1] and batch.refresh and batch.replies[0] == b"one" and batch.replies[2] is refused
     assert batch.next_wait() == 0  # a MOVED goes again at once, after the refresh
     [(node, positions, wire)] = batch.plan(locate_all_on(B), lambda host, port: None)
-    assert node is B and positions == [1]
+    assert node is B and positions == [[1]]
     batch.take(positions, wire, [b"two"])
     assert batch.done and batch.replies == [b"one", b"two", refused, b"four"]
 
@@ -41,7 +41,7 @@ def test_an_ask_goes_to_its_target_after_asking_on_the_same_connection() -> None
     assert not batch.refresh  # the slot map is right: the slot is migrating
     groups = batch.plan(locate_all_on(A), lambda host, port: B if (host, port) == ("127.0.0.1", 2) else None)
     [(node, positions, wire)] = groups
-    assert node is B and positions == [0] and wire == [("ASKING",), WIRE[0]]
+    assert node is B and positions == [None, [0]] and wire == [("ASKING",), WIRE[0]]
     batch.take(positions, wire, [b"OK", b"answer"])
     assert batch.replies == [b"answer", b"ok"]
 
@@ -136,3 +136,33 @@ def test_a_wait_follows_each_nodes_commands_and_counts_for_its_final_replies() -
     [(_, positions, wire)] = batch.plan(locate_all_on(B), lambda host, port: None)
     batch.take(positions, wire, [b"three", 0])  # the replica did not confirm in time
     assert batch.done and batch.acks == [1, 0, 0] and batch.replies[2] == b"three"
+
+
+def test_batch_reads_of_one_node_go_as_one_call_and_a_key_it_cannot_serve_goes_again_alone() -> None:
+    from fsredis.routing import ReadMerger
+
+    reads = [("FCALL_RO", "fs_get_batch", 2, "k0", "k1", "x"), ("FCALL_RO", "fs_get_batch", 1, "k2", "x"),
+             ("FCALL_RO", "fs_get_batch", 1, "k3", "y"), ("FCALL", "fs_write", 1, "k4", "o")]
+    merger = ReadMerger({"fs_get_batch"}, lambda keys, names: ("FCALL_RO", "fs_get_many", 0, len(names), *names, *keys))
+    batch = ClusterBatch(reads, merger=merger)
+    [(node, parts, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+    assert sorted(map(sorted, parts)) == [[0, 1], [2], [3]]  # the two reads of "x" joined; "y" and the write alone
+    joined = wire[parts.index([0, 1])]
+    assert joined == ("FCALL_RO", "fs_get_many", 0, 1, "x", "k0", "k1", "k2")
+    moved = redis_errors.ResponseError("Script attempted to access a non local key in a cluster node")
+    answers = []
+    for covered in parts:
+        if covered == [0, 1]:
+            answers.append([1000, [b"a"], [b"b"], moved])  # k2 is not served here (any more)
+        elif covered == [2]:
+            answers.append([1000, [b"y"]])
+        else:
+            answers.append([1])
+    batch.take(parts, wire, answers)
+    assert batch.replies[0] == [1000, [b"a"], [b"b"]] and batch.replies[2] == [1000, [b"y"]] and batch.replies[3] == [1]
+    assert batch.pending == [1]
+    batch.next_wait()
+    [(node, parts, wire)] = batch.plan(locate_all_on(B), lambda host, port: None)
+    assert parts == [[1]] and wire == [reads[1]]  # alone: fs_get_batch follows the redirect
+    batch.take(parts, wire, [[1001, [b"c"]]])
+    assert batch.done and batch.replies[1] == [1001, [b"c"]]
