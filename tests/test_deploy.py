@@ -82,3 +82,30 @@ def test_dockerfile_installs_the_server_extra_and_serves() -> None:
     assert {"fsredis", "lua", "server", "pyproject.toml"} <= copied
     assert 'pip install --no-cache-dir ".[server]"' in text
     assert 'CMD ["fsredis", "serve"]' in text and "USER fsredis" in text and "/readyz" in text
+
+
+@pytest.mark.parametrize("kind", ["cluster", "sentinel"])
+def test_cluster_and_sentinel_compose_files(kind) -> None:
+    """deploy/cluster (3+3) and deploy/sentinel (primary, replica, 3 sentinels): the sidecar's
+    URL names the nodes its FeatureStoreConfig accepts, and the file is valid compose."""
+    from fsredis import FeatureStoreConfig
+
+    path = ROOT / "deploy" / kind / "docker-compose.yml"
+    compose = yaml.safe_load(path.read_text())
+    services = compose["services"]
+    env = services["sidecar"]["environment"]
+    config = FeatureStoreConfig(redis_url=env["FSREDIS_REDIS_URL"], cluster=env.get("FSREDIS_CLUSTER") == "true")
+    if kind == "cluster":
+        assert len([name for name in services if name.startswith("node-")]) == 6
+        assert "--cluster-replicas 1" in " ".join(services["cluster-init"]["command"])
+        assert len(config.startup_nodes()[1]) == 2
+    else:
+        assert len([name for name in services if name.startswith("sentinel-")]) == 3
+        sentinels, master, *_ = config.sentinel_nodes()
+        assert len(sentinels) == 3 and f"monitor {master} " in " ".join(services["sentinel-1"]["command"])
+    assert (ROOT / "server" / "Dockerfile").is_file()
+    tool = _compose_tool()
+    if tool:  # validates the file without an engine
+        run_env = {"FSREDIS_SERVER_TOKEN": "x" * 20, "PATH": "/usr/bin:/bin:/usr/local/bin"}
+        result = subprocess.run([*tool, "-f", str(path), "config", "--quiet"], capture_output=True, text=True, env=run_env)
+        assert result.returncode == 0, result.stderr
