@@ -22,7 +22,7 @@ from fsredis import AsyncFeatureStore, BatchWriteError, FeatureStore, FeatureSto
 from fsredis.keys import entity_keys
 from tests.conftest import LocalCluster
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.moving]
 
 NAMESPACE = "moving"
 ENTITIES = [f"e{i}" for i in range(240)]
@@ -165,10 +165,10 @@ def test_slots_moved_under_an_idle_client_are_found_on_the_first_call(cluster) -
 
 
 def test_async_batches_follow_moved_slots_and_need_few_connections(cluster) -> None:
-    """An async batch is one pipeline per node: 3,000 entities over default max_connections,
+    """An async batch is one pipeline per node: 10,000 entities over 4 connections per node,
     before and after the slots move."""
     ports = [node.port for node in cluster.nodes]
-    ids = [f"a{i}" for i in range(3000)]
+    ids = [f"a{i}" for i in range(10_000)]
 
     async def scenario() -> None:
         async with AsyncFeatureStore(_config(cluster, max_connections=4)) as store:

@@ -17,7 +17,7 @@ from fsredis.keys import entity_keys
 from fsredis.library import bundled
 from tests.conftest import LocalCluster
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.moving]
 
 NAMESPACE = "nodes"
 

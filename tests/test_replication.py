@@ -16,7 +16,7 @@ from fsredis.embedded import EmbeddedServer
 from fsredis.keys import entity_keys
 from tests.conftest import LocalCluster, make_store
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.moving]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from fsredis import AsyncFeatureStore, BatchWriteError, FeatureStore, FeatureSto
 from fsredis.embedded import EmbeddedServer, default_binary, free_port
 from tests.test_cluster_moving import ENTITIES, Load
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.moving]
 
 MASTER = "fsmain"
 
