@@ -32,7 +32,7 @@ from fsredis.clock import ServerClock
 from fsredis.commands import TTL, Call, Command, Durable, KeyScan, Operation, Policy, WriteResult, new_write_id
 from fsredis.compute import Transforms
 from fsredis.config import FeatureStoreConfig
-from fsredis.deadline import DeadlineRetry, deadline, with_deadlines
+from fsredis.deadline import DeadlinePassed, DeadlineRetry, deadline, with_deadlines
 from fsredis.errors import (
     BatchReadError,
     BatchWriteError,
@@ -50,7 +50,7 @@ from fsredis.metrics import Metrics
 from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
-from fsredis.routing import UNSETTLED, ClusterBatch, ReadMerger, as_redis_error, wait_ms
+from fsredis.routing import UNSETTLED, ClusterBatch, ReadMerger, as_redis_error, replica_share, wait_ms
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
@@ -740,9 +740,13 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
                     )
         return out
 
-    def _target(self, command: tuple[Any, ...]) -> Any:
+    def _target(self, command: tuple[Any, ...], replica: bool = False) -> Any:
+        """The node for ``command``: its key's primary (a replica of it for a read, when asked
+        and there is one), every primary, or any node."""
         key = Transport.routing_key(command)
         if key is not None:
+            if replica and self.config.read_from_replicas and command[0] in ("FCALL_RO", "EVALSHA_RO"):
+                return self._redis.get_node_from_key(key, replica=True) or self._redis.get_node_from_key(key)
             return self._redis.get_node_from_key(key)
         # Explicit nodes: redis-py's asyncio cluster ignores node flags such as PRIMARIES here.
         return self._redis.get_primaries() if Transport.everywhere(command) else self._redis.get_random_node()
@@ -788,6 +792,21 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         except BaseException:
             server.stop()
             raise
+
+
+@contextlib.contextmanager
+def _replica_bound(node: Any) -> Any:
+    """Around the I/O with a replica: at most its share of the deadline (fsredis/routing.py),
+    and its passing is a timeout of the replica (its primary is asked next), not of the call."""
+    share = replica_share(node)
+    if share is None:
+        yield
+        return
+    try:
+        with deadline(share):
+            yield
+    except DeadlinePassed:
+        raise redis.exceptions.TimeoutError(f"the replica did not answer within {share:.3f} s") from None
 
 
 def _sentinels_of(client: Any) -> list[Any]:
@@ -969,23 +988,25 @@ class FeatureStore(_Operations):
             pool = client.connection_pool
             connection = None
             try:
-                connection = pool.get_connection()
-                connection.send_packed_command(connection.pack_commands(wire))
+                with _replica_bound(node):
+                    connection = pool.get_connection()
+                    connection.send_packed_command(connection.pack_commands(wire))
             except RedisError as exc:  # refused, broken or past the deadline: none of it was read
                 if connection is not None:
                     connection.disconnect()
                     pool.release(connection)
                 batch.take(positions, wire, [exc] * len(wire))
                 continue
-            sent.append((client, pool, connection, positions, wire))
-        for client, pool, connection, positions, wire in sent:
+            sent.append((node, client, pool, connection, positions, wire))
+        for node, client, pool, connection, positions, wire in sent:
             replies: list[Any] = []
             try:
-                for command in wire:
-                    try:
-                        replies.append(client.parse_response(connection, command[0]))
-                    except ResponseError as exc:
-                        replies.append(exc)
+                with _replica_bound(node):
+                    for command in wire:
+                        try:
+                            replies.append(client.parse_response(connection, command[0]))
+                        except ResponseError as exc:
+                            replies.append(exc)
             except RedisError as exc:  # the connection broke: the rest of its replies are unknown
                 connection.disconnect()
                 replies += [exc] * (len(wire) - len(replies))
@@ -1143,9 +1164,15 @@ class AsyncFeatureStore(_Operations):
         from redis.asyncio.cluster import PipelineCommand
 
         stack = [PipelineCommand(i, *command) for i, command in enumerate(wire)]
+        share = replica_share(node)
         try:
-            await node.execute_pipeline(stack)
+            if share is None:
+                await node.execute_pipeline(stack)
+            else:
+                await asyncio.wait_for(node.execute_pipeline(stack), share)
             replies = [command.result for command in stack]
+        except asyncio.TimeoutError:
+            replies = [redis.exceptions.TimeoutError(f"the replica did not answer within {share:.3f} s")] * len(wire)
         except RedisError as exc:  # refused or broken before its replies were read
             replies = [exc] * len(wire)
         batch.take(positions, wire, replies)

@@ -46,6 +46,11 @@ class FeatureStoreConfig:
     ssl_check_hostname: bool = True
     """Check that the server's certificate names the host connected to. Off, only the name check is
     skipped: the certificate must still be signed by ``ssl_ca_certs``."""
+    read_from_replicas: bool = False
+    """On a cluster, send reads (single and batch) to a replica of the entity's primary when it has
+    one (a read it cannot serve goes to the primary). A replica may lag behind its primary by the
+    replication delay: a read may miss the latest writes (never an expired value: expiry is checked
+    against the replica's own clock)."""
     sentinel_username: str | None = None
     """ACL user name on the sentinels, when they have their own (``sentinel_password``)."""
     sentinel_password: str | None = None
@@ -116,6 +121,8 @@ class FeatureStoreConfig:
     def __post_init__(self) -> None:
         check_namespace(self.namespace)
         self._settle_tls()
+        if self.read_from_replicas and not self.cluster:
+            raise ValueError("read_from_replicas needs cluster=True (the replicas of each slot's primary)")
         if not self.sentinel and len(self.startup_nodes()[1]) > 0 and not self.cluster:
             raise ValueError("a redis_url with several hosts names the nodes of a cluster: set cluster=True")
         if self.transport not in TRANSPORTS:

@@ -34,8 +34,9 @@ LONGEST_WAIT = 0.5
 ROUNDS_WITHOUT_DEADLINE = 12
 """Rounds at most for an operation without a deadline (about 4 s of waiting)."""
 
-Locate = Callable[[tuple[Any, ...]], Any]
-"""The node that serves a command now (from the client's slot map); raises when none does."""
+Locate = Callable[[tuple[Any, ...], bool], Any]
+"""The node that serves a command now (from the client's slot map; a replica may serve a read
+when the second argument allows it); raises when none does."""
 
 
 class ClusterMoving(redis_errors.ConnectionError):
@@ -51,6 +52,19 @@ _AGAIN = (redis_errors.TryAgainError, redis_errors.AskError, *_REFRESH)
 
 UNSETTLED = (redis_errors.RedisError, redis_errors.RedisClusterException)
 """What refreshing the slot map may raise while no node answers (the next round finds out)."""
+
+
+def replica_share(node: Any) -> float | None:
+    """For a replica, the seconds its replies may take: half of what is left of the deadline,
+    so that its primary still has the other half when it does not answer (None: no bound of its
+    own, for a primary or without a deadline)."""
+    if getattr(node, "server_type", None) != "replica":
+        return None
+    try:
+        left = remaining(None)
+    except DeadlinePassed:
+        return 0.001
+    return None if left is None else max(left / 2, 0.001)
 
 
 def wait_ms(timeout_ms: int) -> int:
@@ -132,6 +146,7 @@ class ClusterBatch:
         self.wire = wire
         self.merger = merger
         self._alone: set[int] = set()  # positions that go unjoined (a joined read could not serve them)
+        self._on_primary: set[int] = set()  # reads a replica did not serve: they go to the primary
         self.wait_command = wait  # ("WAIT", replicas, ms) after each node's commands, or None
         self.acks = [0] * len(wire)  # replicas that confirmed each final reply (with wait)
         self.replies: list[Any] = [None] * len(wire)
@@ -158,14 +173,16 @@ class ClusterBatch:
         for position in self.pending:
             command = self.wire[position]
             asked = self._ask.pop(position, None)
-            try:
-                node = node_at(*asked) if asked else locate(command)
+            try:  # (a read that failed on a replica goes to the primary)
+                node = node_at(*asked) if asked else locate(command, position not in self._on_primary)
             except (redis_errors.RedisError, redis_errors.RedisClusterException, KeyError) as exc:
                 node = None
                 self._reason = exc
             if node is None:
                 unplaced.append(position)
                 continue
+            if node.name not in groups and getattr(node, "server_type", None) == "replica":
+                groups[node.name] = (node, [None], [("READONLY",)])  # a replica serves reads after READONLY
             group = groups.setdefault(node.name, (node, [], []))
             kind = None if asked or self.merger is None or position in self._alone else self.merger.kind(command)
             if kind is not None:
@@ -220,6 +237,7 @@ class ClusterBatch:
             self.acks[position] = 0 if isinstance(reply, Exception) else acks
             return
         self.pending.append(position)
+        self._on_primary.add(position)
         self._reason = reply
         if isinstance(reply, redis_errors.AskError) and not isinstance(reply, redis_errors.MovedError):
             self._ask[position] = (reply.host, reply.port)

@@ -170,7 +170,7 @@ class LocalCluster:
             for node in self.nodes:
                 with node.client() as client:
                     while client.cluster("info")["cluster_state"] != "ok" or (
-                        replicas and len(client.cluster("slots")[0]) < 3 + replicas
+                        replicas and any(len(r) < 3 + replicas for r in client.cluster("slots"))
                     ):
                         if time.monotonic() > deadline:
                             raise RuntimeError("the cluster did not become ready")

@@ -128,3 +128,42 @@ def test_on_a_cluster_each_primary_waits_for_its_own_replicas(client_kind) -> No
             store.close()
     finally:
         cluster.stop()
+
+
+def test_reads_from_replicas_on_a_cluster(client_kind) -> None:
+    """read_from_replicas: single and batch reads are served by replicas (after READONLY), and
+    by the primary when the replica does not answer."""
+    cluster = LocalCluster(replicas=1)
+    try:
+        config = FeatureStoreConfig(redis_url=cluster.url, cluster=True, namespace="repl", min_replicas=1,
+                                    read_from_replicas=True, read_timeout=2.0)
+        store = make_store(client_kind, config)
+        try:
+            rows = {f"e{i}": {"x": float(i)} for i in range(60)}
+            store.write_features_batch(rows)  # (min_replicas=1: every replica has them)
+            with cluster.nodes[0].client() as client:
+                slots = client.cluster("slots")
+            replicas = {r[3][1] for r in slots}
+
+            def reads_on(ports: set[int]) -> int:
+                total = 0
+                for node in cluster.nodes:
+                    if node.port in ports:
+                        with node.client() as client:
+                            total += client.info("commandstats").get("cmdstat_fcall_ro", {}).get("calls", 0)
+                return total
+
+            before = reads_on(replicas)
+            assert store.get_features_batch(list(rows), ["x"]) == rows
+            assert store.get_features("e7", ["x"]) == {"x": 7.0}
+            assert reads_on(replicas) > before  # the replicas served them
+            slot = key_slot(entity_keys("repl", "e1").entity.encode())
+            replica_port = next(r[3][1] for r in slots if r[0] <= slot <= r[1])
+            with Paused(next(node for node in cluster.nodes if node.port == replica_port)):
+                assert store.get_features_batch(list(rows), ["x"]) == rows  # its primary answers instead
+        finally:
+            store.close()
+    finally:
+        cluster.stop()
+    with pytest.raises(ValueError, match="cluster=True"):
+        FeatureStoreConfig(read_from_replicas=True)

@@ -17,7 +17,7 @@ WIRE = [("FCALL", "fs_get_batch", 1, f"k{i}", "x") for i in range(4)]
 
 
 def locate_all_on(node):  # type: ignore[no-untyped-def]
-    return lambda command: node
+    return lambda command, replica=False: node
 
 
 def test_final_replies_are_kept_and_moved_ones_go_again_after_a_refresh() -> None:
@@ -89,7 +89,7 @@ def test_without_a_deadline_the_rounds_are_bounded() -> None:
 
 
 def test_a_slot_no_node_serves_waits_for_a_refresh() -> None:
-    def nowhere(command):  # type: ignore[no-untyped-def]
+    def nowhere(command, replica=False):  # type: ignore[no-untyped-def]
         raise redis_errors.SlotNotCoveredError("slot 5 is not covered")
 
     batch = ClusterBatch(WIRE[:2])
@@ -127,7 +127,7 @@ def test_every_error_of_a_moving_cluster_is_one_retryable_error(error) -> None:
 def test_a_wait_follows_each_nodes_commands_and_counts_for_its_final_replies() -> None:
     wait = ("WAIT", 1, 100)
     batch = ClusterBatch(WIRE[:3], wait)
-    groups = batch.plan(lambda command: A if command[3] != "k2" else B, lambda host, port: None)
+    groups = batch.plan(lambda command, replica: A if command[3] != "k2" else B, lambda host, port: None)
     assert [(node, wire[-1]) for node, _, wire in groups] == [(A, wait), (B, wait)]
     (_, a_positions, a_wire), (_, b_positions, b_wire) = groups
     batch.take(a_positions, a_wire, [b"one", redis_errors.ResponseError("FSVALIDATION x"), 1])
@@ -166,3 +166,14 @@ def test_batch_reads_of_one_node_go_as_one_call_and_a_key_it_cannot_serve_goes_a
     assert parts == [[1]] and wire == [reads[1]]  # alone: fs_get_batch follows the redirect
     batch.take(parts, wire, [[1001, [b"c"]]])
     assert batch.done and batch.replies[1] == [1001, [b"c"]]
+
+
+def test_a_read_on_a_replica_asks_readonly_first_and_goes_to_the_primary_if_it_fails() -> None:
+    replica = SimpleNamespace(name="r:3", server_type="replica")
+    batch = ClusterBatch(WIRE[:2])
+    [(node, parts, wire)] = batch.plan(lambda command, replica_ok: replica if replica_ok else A, lambda host, port: None)
+    assert node is replica and wire[0] == ("READONLY",) and parts[0] is None
+    batch.take(parts, wire, [b"OK", b"one", redis_errors.ConnectionError("refused")])
+    batch.next_wait()
+    [(node, parts, wire)] = batch.plan(lambda command, replica_ok: replica if replica_ok else A, lambda host, port: None)
+    assert node is A and parts == [[1]] and wire == [WIRE[1]]
