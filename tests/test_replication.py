@@ -136,7 +136,7 @@ def test_reads_from_replicas_on_a_cluster(client_kind) -> None:
     cluster = LocalCluster(replicas=1)
     try:
         config = FeatureStoreConfig(redis_url=cluster.url, cluster=True, namespace="repl", min_replicas=1,
-                                    read_from_replicas=True, read_timeout=2.0)
+                                    read_from_replicas=True, read_timeout=4.0)
         store = make_store(client_kind, config)
         try:
             rows = {f"e{i}": {"x": float(i)} for i in range(60)}
