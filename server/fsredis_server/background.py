@@ -15,6 +15,9 @@ from fsredis_server.state import METRICS, READINESS, REGISTRY, SETTINGS, STORE
 
 _log = logs.logger()
 
+RECONCILE_INTERVAL = 5.0
+"""Seconds at least between two installs of the library on lagging nodes by the sidecar."""
+
 
 async def check_redis(app: web.Application) -> None:
     """One check of Redis, bounded by ``request_timeout`` and by half of ``check_interval`` (so
@@ -54,7 +57,12 @@ async def _health_and_registry(app: web.Application) -> dict[str, Any]:
     store = app[STORE]
     health: dict[str, Any] = await store.health_check()
     lagging = health.get("lagging_nodes")
-    if lagging:  # a primary joined by hand, restarted without persistence, or missed a registry change
+    state = app[READINESS]
+    # A primary joined by hand, restarted without persistence, or that missed a registry change:
+    # install the library there (at most every RECONCILE_INTERVAL s, so that a lag that does not
+    # go away never keeps the servers compiling).
+    if lagging and time.monotonic() - state.reconciled_at >= RECONCILE_INTERVAL:
+        state.reconciled_at = time.monotonic()
         await store.load_library()
         _log.warning("library installed on nodes that lacked it or ran an older one", nodes=lagging)
         health = await store.health_check()

@@ -22,6 +22,7 @@ class Readiness:
     library_version: str | None = None
     registry_version: int | None = None
     checked_at: float = 0.0
+    reconciled_at: float = float("-inf")  # (monotonic) when the library was last installed on lagging nodes
 
 
 @dataclass
