@@ -47,7 +47,8 @@ def client(servers):
     server = shared_server(servers, "valkey")
     loop = asyncio.new_event_loop()
     store = FeatureStoreConfig(redis_url=server.url, namespace=f"fuzz{next(_ids)}", retries=0)
-    test_client = TestClient(TestServer(create_app(ServerSettings(store=store, check_interval=0.05))), loop=loop)
+    # (a check may take up to half the interval: 0.25 s, so a busy machine does not make /readyz say 503)
+    test_client = TestClient(TestServer(create_app(ServerSettings(store=store, check_interval=0.5))), loop=loop)
     loop.run_until_complete(test_client.start_server())
     loop.run_until_complete(ready(test_client))
     yield loop, test_client
