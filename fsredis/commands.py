@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from redis.crc import key_slot
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
@@ -471,13 +472,16 @@ def batch_groups(
         return [(list(ids[i : i + step]), list(keys[i : i + step])) for i in range(0, len(ids), step)]
     slots: dict[int, tuple[list[str], list[EntityKeys]]] = {}
     for entity_id, entity in zip(ids, keys):
-        group = slots.setdefault(entity.slot, ([], []))
-        group[0].append(entity_id)
-        group[1].append(entity)
+        group = slots.get(slot := key_slot(entity.entity.encode()))
+        if group is None:
+            slots[slot] = ([entity_id], [entity])
+        else:
+            group[0].append(entity_id)
+            group[1].append(entity)
     return [
-        (group_ids[i : i + step], group_keys[i : i + step])
-        for group_ids, group_keys in slots.values()
-        for i in range(0, len(group_ids), step)
+        group if len(group[0]) <= step else (group[0][i : i + step], group[1][i : i + step])
+        for group in slots.values()
+        for i in range(0, len(group[0]), step)
     ]
 
 
