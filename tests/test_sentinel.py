@@ -143,3 +143,30 @@ def test_clients_follow_a_failover_by_themselves(sentinels) -> None:
         load.acknowledged.update(ENTITIES)
         for entity in ENTITIES:
             assert store.get_feature_lineage(entity, "x")["latest_version"] <= load.acknowledged[entity] + 2, entity
+
+
+async def test_the_sidecar_follows_a_failover_by_itself(sentinels, aiohttp_client) -> None:
+    import asyncio
+
+    from fsredis_server import ServerSettings, create_app
+
+    config = FeatureStoreConfig(redis_url=sentinels.url, namespace="sent", read_timeout=1.0, write_timeout=3.0)
+    client = await aiohttp_client(create_app(ServerSettings(store=config, check_interval=0.2)))
+    assert (await client.put("/v1/features/e1", json={"features": {"x": 1.5}})).status == 200
+    old = sentinels.primary_port()
+    os.kill(sentinels.primary.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    while sentinels.primary_port() == old:
+        assert time.monotonic() - killed < 30, "the sentinels did not fail over"
+        await asyncio.sleep(0.05)
+    failed_over = time.monotonic()
+    while True:  # the sidecar reads and writes again, and says it is ready, without a restart
+        written = await client.put("/v1/features/e2", json={"features": {"x": 2.5}})
+        read = await client.get("/v1/features/e1")
+        ready = await client.get("/readyz")
+        if written.status == read.status == ready.status == 200:
+            break
+        assert written.status in (200, 503) and read.status in (200, 503), (written.status, read.status)
+        assert time.monotonic() - failed_over < 5.0, "the sidecar did not recover"
+        await asyncio.sleep(0.1)
+    assert (await read.json())["features"] == {"x": 1.5}  # (the replica had it)

@@ -12,7 +12,7 @@ from fsredis import FeatureStoreConfig
 from fsredis.config import read_env, redacted_url
 
 ENV_PREFIX = "FSREDIS_SERVER_"
-URL_SCHEMES = ("redis", "rediss", "unix")
+URL_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
 MASK = "***"
 
 
