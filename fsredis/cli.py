@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def add(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.add_argument("--redis-url", default=os.environ.get("FSREDIS_REDIS_URL"),
-                         help="redis:// or rediss:// URL (default: $FSREDIS_REDIS_URL)")
+                         help="redis://, rediss:// or redis+sentinel:// URL (default: $FSREDIS_REDIS_URL)")
         sub.add_argument("--namespace", default=None, help="key prefix (default: $FSREDIS_NAMESPACE or 'fs')")
         return sub
 
