@@ -135,10 +135,10 @@ def _through_sentinels(module: Any, config: FeatureStoreConfig, options: dict[st
         asked.update({k: v for k, v in options.items() if k.startswith("ssl")}, ssl=True)
         options["ssl"] = True
     options["db"] = db
-    if user is not None:
-        options.setdefault("username", user)
+    if user is not None:  # (the URL's, as redis-py's from_url lets them win)
+        options["username"] = user
     if password is not None:
-        options.setdefault("password", password)
+        options["password"] = password
     if not asyncio and not config.ssl:  # each send and read waits at most until the operation's deadline
         options["connection_class"] = with_deadlines(redis.sentinel.SentinelManagedConnection)
     manager = module.sentinel.Sentinel(sentinels, sentinel_kwargs=asked)
@@ -982,37 +982,43 @@ class FeatureStore(_Operations):
                     self._redis.nodes_manager.initialize()
 
     def _node_pipelines(self, batch: ClusterBatch, rounds: list[tuple[Any, list[int], list[tuple[Any, ...]]]]) -> None:
-        sent = []
-        for node, positions, wire in rounds:
-            client = self._redis.get_redis_connection(node)
-            pool = client.connection_pool
-            connection = None
-            try:
-                with _replica_bound(node):
-                    connection = pool.get_connection()
-                    connection.send_packed_command(connection.pack_commands(wire))
-            except RedisError as exc:  # refused, broken or past the deadline: none of it was read
-                if connection is not None:
+        sent: list[tuple[Any, ...]] = []
+        try:
+            for node, positions, wire in rounds:
+                client = self._redis.get_redis_connection(node)
+                pool = client.connection_pool
+                connection = None
+                try:
+                    with _replica_bound(node):
+                        connection = pool.get_connection()
+                        connection.send_packed_command(connection.pack_commands(wire))
+                except RedisError as exc:  # refused, broken or past the deadline: none of it was read
+                    if connection is not None:
+                        connection.disconnect()
+                        pool.release(connection)
+                    batch.take(positions, wire, [exc] * len(wire))
+                    continue
+                sent.append((node, client, pool, connection, positions, wire))
+            while sent:
+                node, client, pool, connection, positions, wire = sent[0]
+                replies: list[Any] = []
+                try:
+                    with _replica_bound(node):
+                        for command in wire:
+                            try:
+                                replies.append(client.parse_response(connection, command[0]))
+                            except ResponseError as exc:
+                                replies.append(exc)
+                except RedisError as exc:  # the connection broke: the rest of its replies are unknown
                     connection.disconnect()
-                    pool.release(connection)
-                batch.take(positions, wire, [exc] * len(wire))
-                continue
-            sent.append((node, client, pool, connection, positions, wire))
-        for node, client, pool, connection, positions, wire in sent:
-            replies: list[Any] = []
-            try:
-                with _replica_bound(node):
-                    for command in wire:
-                        try:
-                            replies.append(client.parse_response(connection, command[0]))
-                        except ResponseError as exc:
-                            replies.append(exc)
-            except RedisError as exc:  # the connection broke: the rest of its replies are unknown
-                connection.disconnect()
-                replies += [exc] * (len(wire) - len(replies))
-            finally:
+                    replies += [exc] * (len(wire) - len(replies))
+                sent.pop(0)
                 pool.release(connection)
-            batch.take(positions, wire, replies)
+                batch.take(positions, wire, replies)
+        finally:  # interrupted (KeyboardInterrupt, ...): replies may be due on the rest, drop them
+            for _, _, pool, connection, _, _ in sent:
+                connection.disconnect()
+                pool.release(connection)
 
     def close(self) -> None:
         """Close the connections, and stop the embedded server if this store owns one."""

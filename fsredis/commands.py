@@ -478,11 +478,25 @@ def batch_groups(
         else:
             group[0].append(entity_id)
             group[1].append(entity)
-    return [
-        group if len(group[0]) <= step else (group[0][i : i + step], group[1][i : i + step])
-        for group in slots.values()
-        for i in range(0, len(group[0]), step)
-    ]
+    out: list[tuple[list[Any], list[EntityKeys]]] = []
+    for group in slots.values():
+        if len(group[0]) <= step:
+            out.append(group)
+            continue
+        # A call goes again alone when the cluster moves under it: a later call of the same slot
+        # may then land first. Rows of one entity (write_rows, ingest) therefore stay in one call,
+        # where they apply in order; the entities of a slot keep their rows' order.
+        order = sorted(range(len(group[0])), key=lambda i: group[1][i].entity)
+        chunk: tuple[list[Any], list[EntityKeys]] = ([], [])
+        for n, i in enumerate(order):
+            entity = group[1][i]
+            if len(chunk[0]) >= step and entity.entity != chunk[1][-1].entity:
+                out.append(chunk)
+                chunk = ([], [])
+            chunk[0].append(group[0][i])
+            chunk[1].append(entity)
+        out.append(chunk)
+    return out
 
 
 def decode_batch(

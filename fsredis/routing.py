@@ -87,9 +87,12 @@ def as_redis_error(exc: BaseException) -> redis_errors.RedisError:
     return error
 
 
+_FINAL = (DeadlinePassed, redis_errors.AuthenticationError)  # (connection errors that going again cannot mend)
+
+
 def moving(reply: Any) -> bool:
     """True when ``reply`` says the cluster is moving under the command (it can go again)."""
-    return isinstance(reply, _AGAIN) and not isinstance(reply, DeadlinePassed)
+    return isinstance(reply, _AGAIN) and not isinstance(reply, _FINAL)
 
 
 class ReadMerger:
@@ -212,13 +215,17 @@ class ClusterBatch:
     def take(self, parts: Sequence[Any], commands: Sequence[tuple[Any, ...]], replies: Sequence[Any]) -> None:
         """The replies of one node's pipeline, one per command sent (``parts`` as :meth:`plan`
         gave them)."""
-        acks = 0
+        acks, refused = 0, None
         for covered, command, reply in zip(parts, commands, replies):
             if command is self.wait_command:
                 acks = reply if isinstance(reply, int) else 0
+            elif covered is None and isinstance(reply, redis_errors.ResponseError):
+                refused = reply  # ASKING or READONLY refused (an ACL without them): nothing it covers was served
         for covered, command, reply in zip(parts, commands, replies):
             if covered is None:
                 continue
+            if refused is not None and moving(reply):
+                reply = refused
             if len(covered) == 1 or isinstance(reply, BaseException):
                 for position in covered:
                     self._settle(position, reply, acks)
@@ -244,7 +251,7 @@ class ClusterBatch:
             return
         if isinstance(reply, _REFRESH):
             self.refresh = True
-        if not isinstance(reply, redis_errors.MovedError):  # a MOVED can go at once (after the refresh)
+        if not isinstance(reply, redis_errors.MovedError) or self.rounds > 1:  # a first MOVED goes at once
             self.wait = max(self.wait, self._backoff())
 
     def next_wait(self) -> float:

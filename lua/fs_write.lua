@@ -41,7 +41,12 @@ local st = read_entity(key, names, now, absent)
 
 -- Everything is checked: from here on, apply.
 o.digest = write_digest(o.id)
-if o.dedup_ms > 0 and seen_write(st.log, o.digest) then return {0} end
+if o.dedup_ms > 0 and seen_write(st.log, o.digest) then
+  -- Applied before: nothing changes, but the log is written again as it is, so that a WAIT after
+  -- this call (min_replicas) waits for the first application too (a retry after a lost reply).
+  redis.call('HSET', key, '#w', st.log)
+  return {0}
+end
 local versions = apply_write(key, st, names, values, ttls, o, meta, now)
 table.insert(versions, 1, 1)
 return versions

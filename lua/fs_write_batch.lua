@@ -77,6 +77,7 @@ for e, plan in ipairs(plans) do
     local st = plan.st or read_entity(plan.key, plan.names, now)
     o.id, o.event_time, o.digest = plan.id, plan.event, write_digest(plan.id)
     if o.dedup_ms > 0 and seen_write(st.log, o.digest) then
+      redis.call('HSET', plan.key, '#w', st.log)  -- (as fs_write: so that a WAIT covers the first application)
       out[e] = {0}
     else
       local versions = apply_write(plan.key, st, plan.names, plan.values, plan.ttls, o, meta, now)

@@ -90,6 +90,25 @@ def test_a_write_no_replica_confirms_in_time_is_not_replicated(pair, namespace, 
         store.close()
 
 
+def test_a_write_sent_again_is_confirmed_only_once_the_replicas_have_it(pair, namespace) -> None:
+    """A write applied before (same write id) changes nothing when sent again, but its WAIT must
+    still wait for the first application: from another connection, too."""
+    primary, replica = pair
+    config = FeatureStoreConfig(redis_url=primary.url, namespace=namespace, min_replicas=1, replica_timeout=0.2)
+    first, other = make_store("sync", config), make_store("sync", config)
+    try:
+        with Paused(replica):
+            with pytest.raises(NotReplicated):
+                first.write_features("e1", {"x": 1.0}, write_id="again")
+            with pytest.raises(NotReplicated):  # a new connection that wrote nothing: WAIT must not answer at once
+                other.write_features("e1", {"x": 1.0}, write_id="again")
+        assert not other.write_features("e1", {"x": 1.0}, write_id="again").applied
+        assert other.get_feature_lineage("e1", "x")["latest_version"] == 1
+    finally:
+        first.close()
+        other.close()
+
+
 def test_min_replicas_is_checked(pair, namespace) -> None:
     with pytest.raises(ValueError, match="min_replicas"):
         FeatureStoreConfig(min_replicas=-1)

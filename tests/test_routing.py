@@ -177,3 +177,38 @@ def test_a_read_on_a_replica_asks_readonly_first_and_goes_to_the_primary_if_it_f
     batch.next_wait()
     [(node, parts, wire)] = batch.plan(lambda command, replica_ok: replica if replica_ok else A, lambda host, port: None)
     assert node is A and parts == [[1]] and wire == [WIRE[1]]
+
+
+def test_a_refused_asking_or_readonly_is_final_and_credentials_are_not_retried() -> None:
+    """An ACL without ASKING/READONLY: the redirect would repeat forever; the refusal is final."""
+    batch = ClusterBatch(WIRE[:1])
+    [(_, parts, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+    batch.take(parts, wire, [redis_errors.AskError("7 127.0.0.1:2")])
+    [(_, parts, wire)] = batch.plan(locate_all_on(A), lambda host, port: B)
+    refusal = redis_errors.NoPermissionError("this user has no permissions to run the 'asking' command")
+    batch.take(parts, wire, [refusal, redis_errors.MovedError("7 127.0.0.1:1")])
+    assert batch.done and batch.replies[0] is refusal
+    assert not moving(redis_errors.AuthenticationError("invalid username-password pair"))
+
+
+def test_rows_of_one_entity_stay_in_one_call_on_a_cluster() -> None:
+    from fsredis.commands import BATCH_ENTITIES_PER_CALL, batch_groups
+    from fsredis.keys import entity_keys
+
+    by_slot: dict[int, list[str]] = {}
+    for i in range(100_000):  # three entity ids whose keys share a slot
+        same = by_slot.setdefault(entity_keys("ns", f"e{i}").slot, [])
+        same.append(f"e{i}")
+        if len(same) == 3:
+            break
+    keys = [entity_keys("ns", same[i % 3]) for i in range(3 * BATCH_ENTITIES_PER_CALL)]  # rows interleaved
+    groups = batch_groups(list(range(len(keys))), keys, cluster=True)
+    seen: dict[str, int] = {}
+    for n, (positions, group_keys) in enumerate(groups):
+        assert len(positions) <= 2 * BATCH_ENTITIES_PER_CALL
+        for entity in {k.entity for k in group_keys}:
+            assert seen.setdefault(entity, n) == n, "an entity's rows are split over two calls"
+        for entity in {k.entity for k in group_keys}:  # and in their order
+            mine = [p for p, k in zip(positions, group_keys) if k.entity == entity]
+            assert mine == sorted(mine)
+    assert sorted(p for positions, _ in groups for p in positions) == list(range(len(keys)))

@@ -56,15 +56,22 @@ async def check_redis(app: web.Application) -> None:
 async def _health_and_registry(app: web.Application) -> dict[str, Any]:
     store = app[STORE]
     health: dict[str, Any] = await store.health_check()
-    lagging = health.get("lagging_nodes")
+    # A node that missed a registry change (e.g. a primary the registry's writer did not know)
+    # enforces old rules: install the library there, with the current registry. At most every
+    # RECONCILE_INTERVAL s, so that a lag that does not go away never keeps the servers compiling.
+    # Nodes without the library get it from the check itself (its first call installs it); one
+    # that runs another build's library is only reported: during a rolling upgrade, sidecars of
+    # two builds must not take turns replacing each other's.
+    behind = {node: why for node, why in (health.get("lagging_nodes") or {}).items() if why.startswith("registry")}
     state = app[READINESS]
-    # A primary joined by hand, restarted without persistence, or that missed a registry change:
-    # install the library there (at most every RECONCILE_INTERVAL s, so that a lag that does not
-    # go away never keeps the servers compiling).
-    if lagging and time.monotonic() - state.reconciled_at >= RECONCILE_INTERVAL:
+    if behind and time.monotonic() - state.reconciled_at >= RECONCILE_INTERVAL:
         state.reconciled_at = time.monotonic()
-        await store.load_library()
-        _log.warning("library installed on nodes that lacked it or ran an older one", nodes=lagging)
+        try:
+            await store.load_library()
+        except FeatureStoreError as exc:  # e.g. a user that may not install it: say so, stay as checked
+            _log.warning("could not install the library on nodes behind the registry", nodes=behind, error=str(exc))
+            return health
+        _log.warning("library installed on nodes behind the registry", nodes=behind)
         health = await store.health_check()
     if health["status"] == "healthy":
         try:
