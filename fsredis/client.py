@@ -956,19 +956,19 @@ class FeatureStore(_Operations):
         return reply
 
     def _durable(self, request: Durable) -> tuple[list[Any], list[int]]:
-        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
-        if self._cluster:
-            batch = self._cluster_run(request.wire, wait)
+        if self._cluster:  # (each round's WAIT is cut to the deadline left: fsredis/routing.py)
+            batch = self._cluster_run(request.wire, (request.replicas, request.timeout_ms))
             return batch.replies, batch.acks
+        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
         pipe = self._redis.pipeline(transaction=False)
         for command in (*request.wire, wait):
             pipe.execute_command(*command)
         return _with_acks(pipe.execute(raise_on_error=False))
 
-    def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[Any, ...] | None = None) -> ClusterBatch:
+    def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[int, int] | None = None) -> ClusterBatch:
         """``wire`` run on a cluster: one pipeline per node, all sent before any reply is read;
-        what the cluster moved goes again until the deadline (fsredis/routing.py). ``wait``: a
-        WAIT sent after each node's commands."""
+        what the cluster moved goes again until the deadline (fsredis/routing.py). ``wait``:
+        (replicas, timeout ms) of a WAIT sent after each node's commands."""
         batch = ClusterBatch(wire, wait, self._merger)
         while True:
             self._node_pipelines(batch, batch.plan(self._target, self._node_at))
@@ -1142,16 +1142,16 @@ class AsyncFeatureStore(_Operations):
         return reply
 
     async def _durable(self, request: Durable) -> tuple[list[Any], list[int]]:
-        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
-        if self._cluster:
-            batch = await self._cluster_run(request.wire, wait)
+        if self._cluster:  # (each round's WAIT is cut to the deadline left: fsredis/routing.py)
+            batch = await self._cluster_run(request.wire, (request.replicas, request.timeout_ms))
             return batch.replies, batch.acks
+        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
         pipe = self._redis.pipeline(transaction=False)
         for command in (*request.wire, wait):
             pipe.execute_command(*command)
         return _with_acks(await pipe.execute(raise_on_error=False))
 
-    async def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[Any, ...] | None = None) -> ClusterBatch:
+    async def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[int, int] | None = None) -> ClusterBatch:
         """As the sync client's: one pipeline per node (concurrently, a connection each), and
         what the cluster moved goes again until the deadline (fsredis/routing.py)."""
         batch = ClusterBatch(wire, wait, self._merger)

@@ -144,13 +144,14 @@ class ClusterBatch:
     """What is known of one batch: the final replies so far, the commands still to send, and
     whether the next round must refresh the slot map or wait first."""
 
-    def __init__(self, wire: Sequence[tuple[Any, ...]], wait: tuple[Any, ...] | None = None,
+    def __init__(self, wire: Sequence[tuple[Any, ...]], wait: tuple[int, int] | None = None,
                  merger: ReadMerger | None = None) -> None:
         self.wire = wire
         self.merger = merger
         self._alone: set[int] = set()  # positions that go unjoined (a joined read could not serve them)
         self._on_primary: set[int] = set()  # reads a replica did not serve: they go to the primary
-        self.wait_command = wait  # ("WAIT", replicas, ms) after each node's commands, or None
+        self.durable = wait  # (replicas, timeout ms): a WAIT after each node's commands, or None
+        self.wait_command: tuple[Any, ...] | None = None  # this round's WAIT (cut to the deadline left)
         self.acks = [0] * len(wire)  # replicas that confirmed each final reply (with wait)
         self.replies: list[Any] = [None] * len(wire)
         self.pending: list[int] = list(range(len(wire)))
@@ -202,7 +203,8 @@ class ClusterBatch:
                 for chunk in self.merger.chunks(positions, self.wire):  # type: ignore[union-attr]
                     parts.append(chunk)
                     wire.append(self.merger.join([self.wire[i] for i in chunk]) if len(chunk) > 1 else self.wire[chunk[0]])  # type: ignore[union-attr]
-        if self.wait_command is not None:
+        if self.durable is not None:
+            self.wait_command = ("WAIT", self.durable[0], wait_ms(self.durable[1]))
             for group in groups.values():
                 group[1].append(None)
                 group[2].append(self.wait_command)

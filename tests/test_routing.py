@@ -126,7 +126,7 @@ def test_every_error_of_a_moving_cluster_is_one_retryable_error(error) -> None:
 
 def test_a_wait_follows_each_nodes_commands_and_counts_for_its_final_replies() -> None:
     wait = ("WAIT", 1, 100)
-    batch = ClusterBatch(WIRE[:3], wait)
+    batch = ClusterBatch(WIRE[:3], (1, 100))
     groups = batch.plan(lambda command, replica: A if command[3] != "k2" else B, lambda host, port: None)
     assert [(node, wire[-1]) for node, _, wire in groups] == [(A, wait), (B, wait)]
     (_, a_positions, a_wire), (_, b_positions, b_wire) = groups
@@ -212,3 +212,14 @@ def test_rows_of_one_entity_stay_in_one_call_on_a_cluster() -> None:
             mine = [p for p, k in zip(positions, group_keys) if k.entity == entity]
             assert mine == sorted(mine)
     assert sorted(p for positions, _ in groups for p in positions) == list(range(len(keys)))
+
+
+def test_each_rounds_wait_is_cut_to_the_deadline_left() -> None:
+    batch = ClusterBatch(WIRE[:1], (1, 10_000))
+    with deadline(0.5):
+        [(_, parts, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+        assert wire[-1][:2] == ("WAIT", 1) and 300 < wire[-1][2] <= 500
+        batch.take(parts, wire, [redis_errors.TryAgainError("again"), 0])
+        time.sleep(0.25)
+        [(_, parts, wire)] = batch.plan(locate_all_on(A), lambda host, port: None)
+        assert wire[-1][2] <= 250
