@@ -50,7 +50,7 @@ from fsredis.metrics import Metrics
 from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
-from fsredis.routing import UNSETTLED, ClusterBatch, ReadMerger, as_redis_error, replica_share, wait_ms
+from fsredis.routing import UNSETTLED, ClusterBatch, ReadMerger, as_redis_error, half_left, replica_share, wait_ms
 from fsredis.transforms import product_transforms
 from fsredis.transport import Transport
 
@@ -565,15 +565,12 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             loaded = yield from self._send(commands.version())
             report["library_version"] = _loaded_version(loaded)
             report["status"] = "healthy" if report["library_version"] == self.library.version else "degraded"
-            lagging = {node: f"library {version}" for node, version in _per_node(loaded).items()
-                       if version != self.library.version}
+            lagging = self._behind(loaded)
             if report["status"] == "healthy":  # another build may lack fs_registry_version
                 enforced = yield from self._send(commands.registry_version(self.config.namespace))
                 report["registry_version"] = min(enforced.values()) if isinstance(enforced, dict) else enforced
                 stored = yield from self._registry(tolerant=True)
-                for node, version in _per_node(enforced).items():
-                    if version < stored.version:  # a node missed a registry change: it enforces old rules
-                        lagging[node] = f"registry version {version}, {stored.version} stored"
+                lagging = self._behind(loaded, enforced, stored.version)
                 if stored.broken:  # enforced as "refuse every write of the feature" until fixed
                     report["registry_errors"] = stored.broken
                     report["status"] = "degraded"
@@ -664,10 +661,17 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             if Transport.is_missing(exc):
                 return False
             raise
-        expected = versions(registries).get(self.config.namespace, 0)
-        return all(v == self.library.version for v in _per_node(loaded).values()) and all(
-            v == expected for v in _per_node(enforced).values()
-        )
+        return not self._behind(loaded, enforced, versions(registries).get(self.config.namespace, 0))
+
+    def _behind(self, loaded: Any, enforced: Any = None, registry: int = 0) -> dict[str, str]:
+        """The primaries (node -> why) whose ``fs_version`` reply (``loaded``) is not this
+        library, or whose ``fs_registry_version`` reply (``enforced``) is older than ``registry``:
+        a node that missed a registry change enforces old rules."""
+        lagging = {node: f"library {version}" for node, version in _per_node(loaded).items() if version != self.library.version}
+        for node, version in (_per_node(enforced) if enforced is not None else {}).items():
+            if version < registry:
+                lagging[node] = f"registry version {version}, {registry} stored"
+        return lagging
 
     def _send(self, request: Call | Command, entity_id: str | None = None) -> Operation:
         """Send one request; install the library first, and again if the server lost it. A
@@ -833,10 +837,8 @@ def _per_node(reply: Any) -> dict[str, Any]:
 def _loaded_version(reply: Any) -> str | None:
     """The library version in an ``fs_version`` reply; on a cluster (one reply per primary) the
     common version, or all of them joined when the primaries differ (so it matches none)."""
-    if isinstance(reply, dict):
-        found = sorted({v.decode() for v in reply.values()})
-        return found[0] if len(found) == 1 else ", ".join(found)
-    return reply.decode() if isinstance(reply, bytes) else reply
+    found = sorted(set(_per_node(reply).values()))
+    return found[0] if len(found) == 1 else ", ".join(found)
 
 
 class WriteResults(dict):  # type: ignore[type-arg]
@@ -959,17 +961,13 @@ class FeatureStore(_Operations):
         if self._cluster:  # (each round's WAIT is cut to the deadline left: fsredis/routing.py)
             batch = self._cluster_run(request.wire, (request.replicas, request.timeout_ms))
             return batch.replies, batch.acks
-        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
-        pipe = self._redis.pipeline(transaction=False)
-        for command in (*request.wire, wait):
-            pipe.execute_command(*command)
-        return _with_acks(pipe.execute(raise_on_error=False))
+        return _with_acks(self._pipeline([*request.wire, ("WAIT", request.replicas, wait_ms(request.timeout_ms))]))
 
-    def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[int, int] | None = None) -> ClusterBatch:
+    def _cluster_run(self, wire: list[tuple[Any, ...]], durable: tuple[int, int] | None = None) -> ClusterBatch:
         """``wire`` run on a cluster: one pipeline per node, all sent before any reply is read;
-        what the cluster moved goes again until the deadline (fsredis/routing.py). ``wait``:
+        what the cluster moved goes again until the deadline (fsredis/routing.py). ``durable``:
         (replicas, timeout ms) of a WAIT sent after each node's commands."""
-        batch = ClusterBatch(wire, wait, self._merger)
+        batch = ClusterBatch(wire, durable, self._merger)
         while True:
             self._node_pipelines(batch, batch.plan(self._target, self._node_at))
             wait_s = 0.0 if batch.done else batch.next_wait()
@@ -978,8 +976,9 @@ class FeatureStore(_Operations):
             time.sleep(wait_s)
             if batch.refresh:
                 batch.refresh = False
-                with contextlib.suppress(*UNSETTLED):  # no node answers yet: the next round finds out
-                    self._redis.nodes_manager.initialize()
+                share = half_left()  # (a node that stalls must not take the deadline with it)
+                with contextlib.suppress(*UNSETTLED), contextlib.nullcontext() if share is None else deadline(share):
+                    self._redis.nodes_manager.initialize()  # (if no node answers yet, the next round finds out)
 
     def _node_pipelines(self, batch: ClusterBatch, rounds: list[tuple[Any, list[int], list[tuple[Any, ...]]]]) -> None:
         sent: list[tuple[Any, ...]] = []
@@ -1145,16 +1144,12 @@ class AsyncFeatureStore(_Operations):
         if self._cluster:  # (each round's WAIT is cut to the deadline left: fsredis/routing.py)
             batch = await self._cluster_run(request.wire, (request.replicas, request.timeout_ms))
             return batch.replies, batch.acks
-        wait = ("WAIT", request.replicas, wait_ms(request.timeout_ms))
-        pipe = self._redis.pipeline(transaction=False)
-        for command in (*request.wire, wait):
-            pipe.execute_command(*command)
-        return _with_acks(await pipe.execute(raise_on_error=False))
+        return _with_acks(await self._pipeline([*request.wire, ("WAIT", request.replicas, wait_ms(request.timeout_ms))]))
 
-    async def _cluster_run(self, wire: list[tuple[Any, ...]], wait: tuple[int, int] | None = None) -> ClusterBatch:
+    async def _cluster_run(self, wire: list[tuple[Any, ...]], durable: tuple[int, int] | None = None) -> ClusterBatch:
         """As the sync client's: one pipeline per node (concurrently, a connection each), and
         what the cluster moved goes again until the deadline (fsredis/routing.py)."""
-        batch = ClusterBatch(wire, wait, self._merger)
+        batch = ClusterBatch(wire, durable, self._merger)
         while True:
             await asyncio.gather(*(self._node_pipeline(batch, *group) for group in batch.plan(self._target, self._node_at)))
             wait_s = 0.0 if batch.done else batch.next_wait()
@@ -1163,8 +1158,10 @@ class AsyncFeatureStore(_Operations):
             await asyncio.sleep(wait_s)
             if batch.refresh:
                 batch.refresh = False
-                with contextlib.suppress(*UNSETTLED):  # no node answers yet: the next round finds out
-                    await self._redis.nodes_manager.initialize()
+                # (a node that stalls must not take the deadline with it; if no node answers yet,
+                # the next round finds out)
+                with contextlib.suppress(asyncio.TimeoutError, *UNSETTLED):
+                    await asyncio.wait_for(self._redis.nodes_manager.initialize(), half_left())
 
     async def _node_pipeline(self, batch: ClusterBatch, node: Any, positions: list[int], wire: list[tuple[Any, ...]]) -> None:
         from redis.asyncio.cluster import PipelineCommand

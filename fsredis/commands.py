@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from redis.crc import key_slot
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig
@@ -472,7 +471,7 @@ def batch_groups(
         return [(list(ids[i : i + step]), list(keys[i : i + step])) for i in range(0, len(ids), step)]
     slots: dict[int, tuple[list[str], list[EntityKeys]]] = {}
     for entity_id, entity in zip(ids, keys):
-        group = slots.get(slot := key_slot(entity.entity.encode()))
+        group = slots.get(slot := entity.slot)
         if group is None:
             slots[slot] = ([entity_id], [entity])
         else:
@@ -499,20 +498,14 @@ def batch_groups(
     return out
 
 
-def decode_batch(
-    entity_ids: Sequence[str], names: Sequence[str], raw: list[list[bytes | None]]
-) -> tuple[dict[str, dict[str, Any]], bool]:
-    """Entity id -> (name -> value) for each entity of one fs_get_batch call (the server time,
-    then the stored fields of each entity), and whether every value was readable (else the
-    unreadable ones are :class:`Unreadable`: see :func:`corrupt`). Expired fields are dropped."""
-    return decode_batches([entity_ids], names, [raw])
-
-
 def decode_batches(
     entity_ids: Sequence[Sequence[str]], names: Sequence[str], raws: Sequence[list[Any]]
 ) -> tuple[dict[str, dict[str, Any]], bool]:
-    """:func:`decode_batch` of several fs_get_batch replies at once (``entity_ids[i]`` the
-    entities of ``raws[i]``), each reply's fields judged by its own server's time."""
+    """Entity id -> (name -> value) for the entities of several fs_get_batch replies at once
+    (``entity_ids[i]`` the entities of ``raws[i]``: the server time, then the stored fields of
+    each entity), each reply's fields judged by its own server's time; and whether every value was
+    readable (else the unreadable ones are :class:`Unreadable`: see :func:`corrupt`). Expired
+    fields are dropped."""
     ids = [entity for chunk in entity_ids for entity in chunk]
     try:
         return dict(zip(ids, _live_rows(names, [(raw[0], raw[1:]) for raw in raws]))), True

@@ -205,12 +205,7 @@ class FeatureStoreConfig:
         location, _, path = rest.partition("/")
         userinfo, at, hosts = location.rpartition("@")
         user, colon, password = userinfo.partition(":")
-        sentinels = []
-        for entry in hosts.split(","):
-            host, colon_, port = entry.strip().rpartition(":")
-            if not colon_ or not host or not port.isdigit():
-                raise ValueError(f"the sentinels of redis_url are host:port, separated by commas; not {entry!r}")
-            sentinels.append((host.strip("[]"), int(port)))
+        sentinels = _host_ports(hosts.split(","), "sentinels")
         master, _, db = path.strip("/").partition("/")
         if not master:
             raise ValueError("a redis+sentinel:// URL names the master after the hosts: .../<master name>[/db]")
@@ -228,13 +223,7 @@ class FeatureStoreConfig:
         if not sep or "," not in hosts:
             return self.redis_url, []
         first, *others = hosts.split(",")
-        nodes = []
-        for other in others:
-            host, colon, port = other.strip().rpartition(":")
-            if not colon or not host or not port.isdigit():
-                raise ValueError(f"the hosts of redis_url are host:port, separated by commas; not {other!r}")
-            nodes.append((host.strip("[]"), int(port)))
-        return f"{scheme}://{userinfo}{at}{first}{slash}{path}", nodes
+        return f"{scheme}://{userinfo}{at}{first}{slash}{path}", _host_ports(others, "hosts")
 
     def redis_options(self) -> dict[str, Any]:
         """Keyword arguments for redis-py's client constructors (``from_url`` or direct)."""
@@ -256,6 +245,17 @@ class FeatureStoreConfig:
         options["max_connections"] = self.max_connections
         options.update(self.redis_kwargs)
         return options
+
+
+def _host_ports(entries: list[str], what: str) -> list[tuple[str, int]]:
+    """``host:port`` entries of a URL as (host, port) pairs (an IPv6 host in brackets)."""
+    found = []
+    for entry in entries:
+        host, colon, port = entry.strip().rpartition(":")
+        if not colon or not host or not port.isdigit():
+            raise ValueError(f"the {what} of redis_url are host:port, separated by commas; not {entry!r}")
+        found.append((host.strip("[]"), int(port)))
+    return found
 
 
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "credential")

@@ -54,17 +54,21 @@ UNSETTLED = (redis_errors.RedisError, redis_errors.RedisClusterException)
 """What refreshing the slot map may raise while no node answers (the next round finds out)."""
 
 
-def replica_share(node: Any) -> float | None:
-    """For a replica, the seconds its replies may take: half of what is left of the deadline,
-    so that its primary still has the other half when it does not answer (None: no bound of its
-    own, for a primary or without a deadline)."""
-    if getattr(node, "server_type", None) != "replica":
-        return None
+def half_left() -> float | None:
+    """Half of what is left of the operation's deadline (None without one): what a step that may
+    stall on one node (a replica's reply, a refresh of the slot map) may take, so that the rest of
+    the operation still has the other half."""
     try:
         left = remaining(None)
     except DeadlinePassed:
         return 0.001
     return None if left is None else max(left / 2, 0.001)
+
+
+def replica_share(node: Any) -> float | None:
+    """For a replica, the seconds its replies may take (:func:`half_left`), so that its primary
+    can still answer when it does not (None: no bound of its own, for a primary)."""
+    return half_left() if getattr(node, "server_type", None) == "replica" else None
 
 
 def wait_ms(timeout_ms: int) -> int:
@@ -144,13 +148,13 @@ class ClusterBatch:
     """What is known of one batch: the final replies so far, the commands still to send, and
     whether the next round must refresh the slot map or wait first."""
 
-    def __init__(self, wire: Sequence[tuple[Any, ...]], wait: tuple[int, int] | None = None,
+    def __init__(self, wire: Sequence[tuple[Any, ...]], durable: tuple[int, int] | None = None,
                  merger: ReadMerger | None = None) -> None:
         self.wire = wire
         self.merger = merger
         self._alone: set[int] = set()  # positions that go unjoined (a joined read could not serve them)
         self._on_primary: set[int] = set()  # reads a replica did not serve: they go to the primary
-        self.durable = wait  # (replicas, timeout ms): a WAIT after each node's commands, or None
+        self.durable = durable  # (replicas, timeout ms): a WAIT after each node's commands, or None
         self.wait_command: tuple[Any, ...] | None = None  # this round's WAIT (cut to the deadline left)
         self.acks = [0] * len(wire)  # replicas that confirmed each final reply (with wait)
         self.replies: list[Any] = [None] * len(wire)
@@ -269,9 +273,9 @@ class ClusterBatch:
             return 0.0
         return wait
 
-    def give_up(self, reason: BaseException | None = None) -> None:
-        """Every pending command gets ClusterMoving (naming ``reason`` or the last one seen)."""
-        why = reason or self._reason
+    def give_up(self) -> None:
+        """Every pending command gets ClusterMoving (naming the last reason seen)."""
+        why = self._reason
         for position in self.pending:
             error = ClusterMoving(
                 f"the cluster did not serve the command within the deadline ({self.rounds} rounds; "

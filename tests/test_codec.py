@@ -180,9 +180,9 @@ def test_the_fast_single_read_decodes_as_the_general_path(raw) -> None:
     lambda width: st.lists(st.lists(_fields, min_size=width, max_size=width), min_size=1, max_size=5)
 ))
 def test_the_fast_batch_read_decodes_as_the_general_path(rows) -> None:
-    """decode_batch's one pass over all rows answers exactly as live() and decode_rows: the same
+    """decode_batches' one pass over all rows answers exactly as live() and decode_rows: the same
     rows, the same values, the same unreadable ones marked."""
-    from fsredis.commands import decode_batch, decode_rows
+    from fsredis.commands import decode_batches, decode_rows
     from fsredis.codec import live
 
     names = [f"f{i}" for i in range(len(rows[0]))]
@@ -192,7 +192,7 @@ def test_the_fast_batch_read_decodes_as_the_general_path(rows) -> None:
         return {e: {n: v.tolist() if isinstance(v, np.ndarray) else (repr(v) if type(v).__name__ == "Unreadable" else v)
                     for n, v in row.items()} for e, row in found.items()}
 
-    fast, fast_readable = decode_batch(ids, names, [1000.0, *rows])
+    fast, fast_readable = decode_batches([ids], names, [[1000.0, *rows]])
     general, readable = decode_rows(names, [live(field, 1000.0) for row in rows for field in row], len(rows))
     assert fast_readable == readable
     assert plain(fast) == plain(dict(zip(ids, general)))
