@@ -27,7 +27,7 @@ import redis.sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from fsredis import commands, schema
+from fsredis import commands, history, schema
 from fsredis.clock import ServerClock
 from fsredis.commands import TTL, Call, Command, Durable, KeyScan, Operation, Policy, WriteResult, new_write_id
 from fsredis.compute import Transforms
@@ -428,7 +428,8 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
     # -- reads ----------------------------------------------------------------------------------
 
     def get_features(
-        self, entity_id: str, feature_names: Iterable[str] | None = None, *, timeout: float | None = None
+        self, entity_id: str, feature_names: Iterable[str] | None = None, *, as_of: Any = None,
+        timeout: float | None = None,
     ) -> Any:
         """Name -> value of the requested features of one entity (all live ones when None).
 
@@ -436,7 +437,15 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         numpy arrays over the reply bytes. Raises StoreUnavailable when Redis has not answered
         within ``timeout`` seconds (default ``read_timeout``), CorruptValue when a stored value
         cannot be read.
+
+        With ``as_of`` (a timezone-aware datetime, a numpy.datetime64 or seconds since the epoch),
+        the features as they were then, from the kept history: per feature the version with the
+        newest event time at or before it, absent when it had expired by then; an
+        :class:`~fsredis.history.AsOf` whose ``beyond_retention`` names the features whose value
+        then the kept history cannot tell (``max_versions`` cut it).
         """
+        if as_of is not None:
+            return self._run("get_features", self._get_one_as_of(entity_id, feature_names, as_of), timeout)
         return self._run("get_features", self._get(entity_id, feature_names), timeout)
 
     def _get(self, entity_id, feature_names) -> Operation:  # type: ignore[no-untyped-def]
@@ -458,17 +467,20 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         return found
 
     def get_features_batch(
-        self, entity_ids: Iterable[str], feature_names: Iterable[str] | None = None, *, timeout: float | None = None
+        self, entity_ids: Iterable[str], feature_names: Iterable[str] | None = None, *, as_of: Any = None,
+        timeout: float | None = None,
     ) -> Any:
         """Entity id -> (name -> value) for many entities, in as few round trips as possible.
 
         Every requested entity is a key of the result (an empty dict when nothing was found).
         When some stored values cannot be read, BatchReadError carries the result without them
         (``.results``) and names them (``.errors``). ``timeout`` (default ``read_timeout``) is
-        the deadline per 1,000 entities.
+        the deadline per 1,000 entities. ``as_of``: as for :meth:`get_features`, each entity's
+        result an :class:`~fsredis.history.AsOf`.
         """
         entity_ids = _sized(entity_ids)
-        return self._run("get_features_batch", self._get_batch(entity_ids, feature_names), timeout, len(entity_ids))
+        steps = self._get_batch(entity_ids, feature_names) if as_of is None else self._get_as_of(entity_ids, feature_names, as_of)
+        return self._run("get_features_batch", steps, timeout, len(entity_ids))
 
     def _get_batch(self, entity_ids, feature_names) -> Operation:  # type: ignore[no-untyped-def]
         ids = list(dict.fromkeys(commands.check_names(entity_ids, "entity_ids")))
@@ -499,6 +511,48 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
             unreadable = {e: error for e, row in result.items() if (error := commands.corrupt(e, row)) is not None}
         if self._monitor:
             self._metrics.lookup(requested, sum(len(found) for found in result.values()))
+        if unreadable:
+            raise BatchReadError(result, unreadable)
+        return result
+
+    def _get_one_as_of(self, entity_id, feature_names, as_of) -> Operation:  # type: ignore[no-untyped-def]
+        try:
+            found = yield from self._get_as_of([entity_id], feature_names, as_of)
+        except BatchReadError as exc:
+            raise next(iter(exc.errors.values())) from None
+        return found[entity_id]
+
+    def _get_as_of(self, entity_ids, feature_names, as_of) -> Operation:  # type: ignore[no-untyped-def]
+        ms = history.as_of_ms(as_of)
+        ids = list(dict.fromkeys(commands.check_names(entity_ids, "entity_ids")))
+        keys = [self._keys(e) for e in ids]
+        if feature_names is None:  # each entity's own features: one HKEYS each first
+            listed = yield from self._plain([("HKEYS", k.entity) for k in keys])
+            groups = [([e], [k], history.feature_names(fields)) for e, k, fields in zip(ids, keys, listed)]
+        else:
+            names = commands.check_names(feature_names)
+            groups = [(i, k, names) for i, k in commands.batch_groups(ids, keys, self._cluster)] if names else []
+        groups = [group for group in groups if group[2]]
+        replies = yield from self._send_many([history.get_as_of(k, names, ms) for _, k, names in groups])
+        _raise_first(replies)
+        result = {e: history.AsOf({}) for e in ids}
+        readable, unreadable = True, {}
+        if feature_names is None:
+            for (chunk, _, names), reply in zip(groups, replies):
+                rows, errors, clean = history.decode_as_of([chunk], names, [reply])
+                result.update(rows)
+                unreadable.update(errors)
+                readable = readable and clean
+        elif groups:
+            rows, unreadable, readable = history.decode_as_of([chunk for chunk, _, _ in groups], groups[0][2], replies)
+            result.update(rows)
+        if not readable:
+            for e, row in result.items():
+                if (error := commands.corrupt(e, row)) is not None:
+                    unreadable.setdefault(e, error)
+        if self._monitor:
+            self._metrics.lookup(sum(len(names) * len(chunk) for chunk, _, names in groups),
+                                 sum(len(found) for found in result.values()))
         if unreadable:
             raise BatchReadError(result, unreadable)
         return result

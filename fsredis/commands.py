@@ -173,26 +173,27 @@ def new_write_id() -> str:
     return uuid.uuid4().hex
 
 
-def event_ms(name: str, value: Any) -> int | None:
-    """An event time as integer ms since the epoch: a timezone-aware datetime, a
-    ``numpy.datetime64``, or a number of seconds since the epoch (None: the server's time)."""
+def event_ms(name: str, value: Any, rule: str = "event_time") -> int | None:
+    """A time as integer ms since the epoch: a timezone-aware datetime, a ``numpy.datetime64``,
+    or a number of seconds since the epoch (None: the server's time). ValidationError(name,
+    rule) for anything else, a naive datetime included: whose clock it means cannot be known."""
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
-            raise ValidationError(name, "event_time", f"an event time is finite, got {value!r}")
+            raise ValidationError(name, rule, f"a time is finite, got {value!r}")
         ms = round(value * 1000)
     elif not isinstance(value, (datetime, np.datetime64)):
         raise ValidationError(
-            name, "event_time", f"an event time is a timezone-aware datetime or seconds since the epoch, not {type(value).__name__}"
+            name, rule, f"a time is a timezone-aware datetime or seconds since the epoch, not {type(value).__name__}"
         )
     else:
         try:
             ms = codec.timestamp_micros(name, value) // 1000
         except ValidationError as exc:
-            raise ValidationError(name, "event_time", exc.detail) from None
+            raise ValidationError(name, rule, exc.detail) from None
     if not -limits.TIME_MS <= ms <= limits.TIME_MS:
-        raise ValidationError(name, "event_time", f"event times lie within {limits.TIME_MS // 31_536_000_000} years of 1970")
+        raise ValidationError(name, rule, f"times lie within {limits.TIME_MS // 31_536_000_000} years of 1970")
     return ms
 
 

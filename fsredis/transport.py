@@ -22,7 +22,7 @@ from fsredis.commands import Call
 from fsredis.library import Library
 
 _KEYED = frozenset({"FCALL", "FCALL_RO", "EVALSHA", "EVALSHA_RO"})
-_ONE_KEY = frozenset({"HGET", "HGETALL", "HEXISTS", "HSET", "PEXPIRE", "SMEMBERS", "XREVRANGE"})
+_ONE_KEY = frozenset({"HGET", "HGETALL", "HEXISTS", "HKEYS", "HSET", "PEXPIRE", "SMEMBERS", "XREVRANGE"})
 _EVERYWHERE = frozenset({("FCALL_RO", "fs_version"), ("FCALL_RO", "fs_registry_version")})
 
 

@@ -4,6 +4,7 @@
 --! include: lib/now_ms.lua
 --! include: lib/pack_head.lua
 --! include: lib/pack_index.lua
+--! include: lib/index_cut.lua
 --! include: lib/pack_record.lua
 --! include: lib/call_chunked.lua
 --! include: lib/write_digest.lua
@@ -131,15 +132,18 @@ for _, name in ipairs(names) do
       write.values[#write.values + 1] = version.value
     end
   end
+  local cur = false
   if live then
     local made = list[1] and list[1].v == top and list[1].write or nil
+    cur = {v = top, e = made and made.time or now}
     set[#set + 1] = name
-    set[#set + 1] = pack_head(at, made and made.time or now, top, made and made.seq or 0, value)
+    set[#set + 1] = pack_head(at, cur.e, top, made and made.seq or 0, value)
     expiries[#expiries + 1] = at
   end
-  if #entries > 0 or not live then
+  local cut = index_cut(top, entries, cur, nil)  -- format 1 kept versions in write order
+  if #entries > 0 or not live or cut ~= -LIMITS.time_ms - 1 then
     set[#set + 1] = name .. '#'
-    set[#set + 1] = pack_index(top, entries)
+    set[#set + 1] = pack_index(top, entries, cut)
   end
   moved = moved + 1
 end

@@ -83,9 +83,15 @@ def head(expires: int = 0, event: int = 0, version: int = 1, seq: int = 0) -> by
     return int48(expires) + int48(event) + int48(version) + int48(seq)
 
 
-def index(counter: int, *entries: tuple[int, int, int, int, int]) -> bytes:
-    """A version index ``<name>#``: the counter, then (version, event, expiry, made by, held in)."""
-    return int48(counter) + b"".join(int48(n) for entry in entries for n in entry)
+NO_CUT = -(2**47)
+"""An index's cut while no version was cut from it."""
+
+
+def index(counter: int, *entries: tuple[int, int, int, int, int], cut: int | None = NO_CUT) -> bytes:
+    """A version index ``<name>#``: the counter and the newest event time cut (None: an index of
+    before cuts were kept, with a 6-byte header), then (version, event, expiry, made by, held in)."""
+    header = int48(counter) + (b"" if cut is None else int48(cut))
+    return header + b"".join(int48(n) for entry in entries for n in entry)
 
 
 def record(refs: int, time_ms: int, write_id: bytes, meta: bytes, held: dict[bytes, bytes | None]) -> bytes:
@@ -457,6 +463,12 @@ def test_reads_refuse_reserved_names_and_unbounded_limits(seeded, namespace) -> 
         ("fs_get_many", [], ["1", "price", old]), ("fs_get_many", [], ["1", "price", "plain"]),
         ("fs_get_many", [], ["1", "price", *[key] * (limits.ENTITIES + 1)]),
         *(("fs_get_many", [], ["2", "price", name, key]) for name in reserved),
+        ("fs_get_as_of", [], ["5", "price"]), ("fs_get_as_of", [key], ["5"]), ("fs_get_as_of", [key], ["x", "price"]),
+        ("fs_get_as_of", [key], ["1.5", "price"]), ("fs_get_as_of", [key], [str(limits.TIME_MS + 1), "price"]),
+        ("fs_get_as_of", [old], ["5", "price"]), ("fs_get_as_of", ["plain"], ["5", "price"]),
+        ("fs_get_as_of", [key] * (limits.ENTITIES + 1), ["5", "price"]),
+        ("fs_get_as_of", [key], ["5", *["price"] * (limits.NAMES + 1)]),
+        *(("fs_get_as_of", [key], ["5", "price", name]) for name in reserved),
     ):
         with pytest.raises(redis.ResponseError, match="^FSARG "):
             client.execute_command("FCALL_RO", function, len(call_keys), *call_keys, *args)
@@ -597,12 +609,12 @@ DAMAGE: dict[str, tuple[str, bytes | None, dict[str, tuple[str, str | None]]]] =
     # case: (field of entity tg:6, its damaged content (None: deleted), call -> (feature, rule) of its refusal).
     # The entity: a = 2 (version 1 held in record #2), b = "x"; header "#" at seq 2.
     **{
-        f"head {label}": ("a", raw, {op: ("a", "head") for op in ("lineage", "rollback", "write", "batch", "read")})
+        f"head {label}": ("a", raw, {op: ("a", "head") for op in ("lineage", "rollback", "write", "batch", "read", "as_of")})
         for label, raw in (("empty", b""), ("of 5 bytes", b"\x01" * 5), ("without value", head(version=2, seq=2)),
                            ("of format 1", b"\x02"))
     },
     **{
-        f"index {label}": ("a#", raw, {op: ("a", "index") for op in ("lineage", "rollback", "write", "batch")})
+        f"index {label}": ("a#", raw, {op: ("a", "index") for op in ("lineage", "rollback", "write", "batch", "as_of")})
         for label, raw in (("empty", b""), ("of 5 bytes", bytes(5)), ("of 7 bytes", bytes(7)),
                            ("with a cut entry", index(2, (1, 0, 0, 1, 2))[:-1]),
                            ("over max_versions", index(10002) + bytes(30 * (limits.MAX_VERSIONS + 1))),
@@ -655,6 +667,7 @@ def test_damaged_bookkeeping_is_refused_typed_and_changes_nothing(server, namesp
             "write": lambda: direct.write_features("tg:6", {"a": 3}),
             "write other": lambda: direct.write_features("tg:6", {"b": "y"}),
             "batch": lambda: direct.write_features_batch({"tg:6": {"a": 3}, "tg:7": {"a": 1}}),
+            "as_of": lambda: direct.get_features("tg:6", ["a", "b"], as_of=time.time() + 86_400),
         }
         for op, call in calls.items():
             if op not in refusals:

@@ -37,9 +37,10 @@ def parse(fields: dict[bytes, bytes]) -> tuple[dict[str, Any], dict[int, int]]:
         name = field.decode()
         if name.startswith("#") and name[1:].isdigit():
             refs[int(name[1:])] = struct.unpack_from("<I", raw)[0]
-        elif name.endswith("#"):
+        elif name.endswith("#") and not name.startswith("#"):
+            assert len(raw) % 30 == 12, name  # the 12-byte header: top, the newest event time cut
             entries = [[int.from_bytes(raw[at + k : at + k + 6], "little", signed=True) for k in range(0, 30, 6)]
-                       for at in range(6, len(raw), 30)]
+                       for at in range(12, len(raw), 30)]
             features.setdefault(name[:-1], {})["index"] = (int.from_bytes(raw[:6], "little", signed=True), entries)
         elif "#" not in name:
             head = [int.from_bytes(raw[k : k + 6], "little", signed=True) for k in (0, 6, 12, 18)]

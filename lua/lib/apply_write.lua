@@ -5,6 +5,9 @@
 --! include: lib/remember_write.lua
 --! include: lib/scan_heads.lua
 --! include: lib/set_deadline.lua
+--! include: lib/index_header.lua
+--! include: lib/read_index.lua
+--! include: lib/index_cut.lua
 -- apply_write(key, st, names, values, ttls, o, meta, now) -> the version each feature got: positive
 -- when it became the current value, negative when it went to history only (an event older than
 -- the current value's). `st` is read_entity's state, names/values/ttls parse_features' lists, `o`
@@ -21,12 +24,15 @@
 --     lists its older versions in version order; at most o.max_versions versions are kept, the
 --     current one included. A record lives as long as a version points at it (its reference
 --     count). A write adds at most one entry per feature, so the index is edited as a string: an
---     append (an insert for an older event), and the oldest entries cut off the front.
+--     append (an insert for an older event), and the oldest entries cut off the front. The index
+--     remembers the newest event time among the versions it cut (as-of reads need it), so it is
+--     kept once a version was cut, even when it lists none.
 --   * Expiry: each current value carries its own; expired values of other features move to
 --     history when the entity's earliest expiry has passed; the key expires with its last live
 --     value, or never while one has no expiry.
 local function apply_write(key, st, names, values, ttls, o, meta, now)
   local sub, pack, unpack_at = string.sub, struct.pack, struct.unpack
+  local no_cut = -LIMITS.time_ms - 1
   local keep = o.max_versions
   local event = o.event_time or now
   -- This write's record number: when it keeps history, or moves expired values of other
@@ -41,9 +47,17 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
 
   -- One feature: `value` (nil: move the expired current value to history) with its expiry.
   local function settle(name, cur, index, value, expires, purge)
-    local top = index and unpack_at('<i6', index) or 0
+    local header, top, newest_cut = 12, 0, no_cut  -- (read_entity checked the index's shape)
+    if index then
+      header, top, newest_cut = index_header(index)
+      if not newest_cut then  -- an index of before cuts were kept: rewritten with one
+        local _, entries = read_index(name, index)
+        newest_cut = index_cut(top, entries, cur, nil)
+      end
+    end
     if cur and cur.v > top then top = cur.v end
-    local entry, version, held, made_by, made_here  -- the entry this write adds: version, value, maker
+    -- The entry this write adds: version, event, value, maker.
+    local entry, entry_event, version, held, made_by, made_here
     local current, result = 0, nil
     if value then
       top = top + 1
@@ -62,46 +76,52 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
           if cur.x == 0 then untimed = untimed - 1 end
           local old = sub(cur.raw, 25)
           entry, version, held, made_by = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, old ~= value and old, cur.s
+          entry_event = cur.e
         end
         current, result = top, top
       else
         entry, version, held, made_by, made_here = pack('<i6i6i6i6i6', top, event, expires, seq, seq), top, value, seq, true
+        entry_event = event
         expiries[#expiries + 1] = cur.x
         current, result = cur.v, -top
       end
     else
       unset[#unset + 1] = name
       entry, version, held, made_by = pack('<i6i6i6i6i6', cur.v, cur.e, cur.x, cur.s, seq), cur.v, sub(cur.raw, 25), cur.s
+      entry_event = cur.e
     end
     -- The index after this write: the older entries, this write's entry in version order, the
     -- oldest cut off beyond the limit. Usually the entry goes last: one string is built.
-    local n = index and (#index - 6) / 30 or 0
+    local n = index and (#index - header) / 30 or 0
     -- An expired value moved to history keeps every version of its feature: trimming is left
     -- to that feature's own next write, under its writer's max_versions.
     local limit = purge and n + 1 or math.max(keep - (current > 0 and 1 or 0), 0)
     local drop = n + (entry and 1 or 0) - limit
-    local kept, rest = entry ~= nil, ''  -- the index is then: top .. rest .. entry
+    local kept, rest = entry ~= nil, ''  -- the index is then: top, cut .. rest .. entry
     if not entry or n == 0 or unpack_at('<i6', index, #index - 29) < version then
       local cut = math.min(math.max(drop, 0), n)  -- older entries dropped
-      for at = 7, 6 + cut * 30, 30 do
-        local _, _, _, made, holder = unpack_at('<i6i6i6i6i6', index, at)
+      for at = header + 1, header + cut * 30, 30 do
+        local _, e, _, made, holder = unpack_at('<i6i6i6i6i6', index, at)
+        if e > newest_cut then newest_cut = e end
         deltas[made] = (deltas[made] or 0) - 1
         deltas[holder] = (deltas[holder] or 0) - 1
       end
       if entry and drop > n then  -- no room even for it: the version it stood for is gone
         kept, entry = false, nil
+        if entry_event > newest_cut then newest_cut = entry_event end
         deltas[made_by] = (deltas[made_by] or 0) - 1
       end
-      if cut < n then rest = sub(index, 7 + cut * 30) end
+      if cut < n then rest = sub(index, header + 1 + cut * 30) end
     else  -- an older version than some kept one (after events out of order): insert, then cut
-      local body = sub(index, 7)
+      local body = sub(index, header + 1)
       local at = #body + 1
       while at > 1 and unpack_at('<i6', body, at - 30) > version do at = at - 30 end
       body = sub(body, 1, at - 1) .. entry .. sub(body, at)
       if drop > 0 then
         for at2 = 1, drop * 30, 30 do
-          local v, _, _, made, holder = unpack_at('<i6i6i6i6i6', body, at2)
+          local v, e, _, made, holder = unpack_at('<i6i6i6i6i6', body, at2)
           if v == version then kept = false end
+          if e > newest_cut then newest_cut = e end
           deltas[made] = (deltas[made] or 0) - 1
           deltas[holder] = (deltas[holder] or 0) - 1
         end
@@ -114,9 +134,9 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
       held_names[#held_names + 1] = name
       held_values[#held_values + 1] = held
     end
-    if rest ~= '' or entry or top > current then
+    if rest ~= '' or entry or top > current or newest_cut ~= no_cut then
       set[#set + 1] = name .. '#'
-      set[#set + 1] = pack('<i6', top) .. rest .. (entry or '')
+      set[#set + 1] = pack('<i6i6', top, newest_cut) .. rest .. (entry or '')
     elseif index then
       unset[#unset + 1] = name .. '#'
     end

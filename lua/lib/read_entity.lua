@@ -3,6 +3,7 @@
 --! include: lib/hmget_many.lua
 --! include: lib/read_head.lua
 --! include: lib/scan_heads.lua
+--! include: lib/index_header.lua
 -- read_entity(key, names, now, absent) -> what a write of `names` to the entity must know, read before it
 -- writes anything (parse, then apply): for each name its current value (read_head, false when
 -- absent) and its version index as stored (field "<name>#", false when absent; see read_index);
@@ -29,12 +30,12 @@ local function read_entity(key, names, now, absent)
   fields[2 * n + 2] = '#w'
   local got = hmget_many(key, fields)
   local st = {cur = {}, index = {}, log = got[2 * n + 2], seq = 0, untimed = 0, earliest = 0}
-  local largest = 6 + 30 * LIMITS.max_versions
   for i = 1, n do
     st.cur[i] = read_head(names[i], got[i]) or false
     local index = got[n + i]
-    local counter = index and #index >= 6 and struct.unpack('<i6', index)
-    if index and (not counter or (#index - 6) % 30 ~= 0 or #index > largest or counter < 0 or counter >= LIMITS.version) then
+    local header, counter = nil, nil
+    if index then header, counter = index_header(index) end
+    if index and (not header or counter < 0 or counter >= LIMITS.version) then
       fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=index the version index is not an fsredis index')
     end
     st.index[i] = index or false
@@ -67,7 +68,7 @@ local function read_entity(key, names, now, absent)
     indexes = hmget_many(key, indexes)
     for i, pair in ipairs(dead) do
       local index = indexes[i]
-      if not index or (#index >= 6 and (#index - 6) % 30 == 0 and #index <= largest) then
+      if not index or index_header(index) then
         st.expired[#st.expired + 1] = {pair[1], pair[2], index or false}
       end
     end

@@ -1,0 +1,91 @@
+"""As-of reads: features as they were at a time T, from the history each entity keeps.
+
+Sans-I/O like :mod:`fsredis.commands`: calls to build and replies to decode; the clients run them.
+Per feature, the answer is the version with the newest event time at or before T (on a tie, the
+later write), dropped when it had expired by T. When a version that ``max_versions`` cut from the
+history could have been the answer, the feature is reported *beyond retention* instead: never
+answered with another version (docs/storage_format.md, "As-of reads").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fsredis import commands
+from fsredis.commands import Call
+from fsredis.errors import FeatureStoreError, translate
+from fsredis.keys import EntityKeys
+
+
+class AsOf(dict):  # type: ignore[type-arg]
+    """Name -> value of the features of one entity at a time T, like a ``get_features`` result.
+
+    ``beyond_retention`` names the requested features whose value at T the kept history cannot
+    tell (versions old enough were cut by ``max_versions``); they are absent from the mapping, as
+    are features that had no live version at T."""
+
+    beyond_retention: frozenset[str]
+
+    def __init__(self, found: dict[str, Any], beyond: Iterable[str] = ()) -> None:
+        super().__init__(found)
+        self.beyond_retention = frozenset(beyond)
+
+    def __repr__(self) -> str:
+        if not self.beyond_retention:
+            return f"AsOf({dict.__repr__(self)})"
+        return f"AsOf({dict.__repr__(self)}, beyond_retention={sorted(self.beyond_retention)})"
+
+
+def as_of_ms(value: Any) -> int:
+    """The time of an as-of read in ms since the epoch: a timezone-aware datetime (a pandas
+    Timestamp too), a ``numpy.datetime64`` or seconds since the epoch. A naive datetime is
+    refused (ValidationError, rule ``as_of``): whose clock it means cannot be known."""
+    if value is None:
+        raise TypeError("as_of is a time, not None")
+    ms = commands.event_ms("as_of", value, "as_of")
+    assert ms is not None
+    return ms
+
+
+def get_as_of(entities: Sequence[EntityKeys], names: Sequence[str], ms: int) -> Call:
+    """fs_get_as_of of ``names`` for the entities (one slot on a cluster) at ``ms``."""
+    return Call("fs_get_as_of", tuple(keys.entity for keys in entities), (ms, *names), readonly=True)
+
+
+def decode_as_of(
+    entity_ids: Sequence[Sequence[str]], names: Sequence[str], raws: Sequence[list[Any]]
+) -> tuple[dict[str, AsOf], dict[str, FeatureStoreError], bool]:
+    """Entity id -> :class:`AsOf` for the entities of several fs_get_as_of replies
+    (``entity_ids[i]`` those of ``raws[i]``: T, the beyond-retention pairs, then one row of fields
+    per entity, or the error of an entity that cannot be read); those errors by entity (naming
+    it); and whether every value was readable (see :func:`commands.decode_batches`, which also
+    drops the versions expired by T)."""
+    errors: dict[str, FeatureStoreError] = {}
+    blank = [None] * len(names)
+    cleaned = []
+    for chunk, raw in zip(entity_ids, raws):
+        rows = raw[2:]
+        for entity, row in zip(chunk, rows):
+            if isinstance(row, Exception):
+                error = row if isinstance(row, FeatureStoreError) else translate(row)
+                errors[entity] = commands.naming(error, entity)
+        cleaned.append([raw[0], *(blank if isinstance(row, Exception) else row for row in rows)])
+    found, readable = commands.decode_batches(entity_ids, names, cleaned)
+    beyond: dict[str, set[str]] = {}
+    for chunk, raw in zip(entity_ids, raws):
+        pairs = raw[1]
+        for k in range(0, len(pairs), 2):
+            beyond.setdefault(chunk[pairs[k] - 1], set()).add(names[pairs[k + 1] - 1])
+    return {e: AsOf(row, beyond.get(e, ())) for e, row in found.items()}, errors, readable
+
+
+def feature_names(fields: Iterable[bytes | str]) -> list[str]:
+    """The features an entity has a current value or a history of, from its hash's field names
+    (``<name>``, ``<name>#``; bookkeeping fields start with '#')."""
+    names = set()
+    for field in fields:
+        name = field.decode() if isinstance(field, bytes) else field
+        if name and not name.startswith("#"):
+            names.add(name[:-1] if name.endswith("#") else name)
+    return sorted(names)
