@@ -88,6 +88,23 @@ async def test_writes_take_an_event_time_and_report_versions(api) -> None:
         assert response.status == 400, bad
 
 
+async def test_reads_as_of_a_time(api) -> None:
+    for event, value in ((1_700_000_000, 1), (1_700_000_100, 2)):
+        await api.put("/v1/features/e:2", json={"features": {"a": value, "b": "x"}, "event_time": event})
+    one = await (await api.get("/v1/features/e:2", params={"as_of": "1700000050", "names": "a,b"})).json()
+    assert one == {"entity_id": "e:2", "features": {"a": 1, "b": "x"}, "beyond_retention": []}
+    iso = await (await api.get("/v1/features/e:2", params={"as_of": "2023-11-14T22:15:00Z"})).json()
+    assert iso["features"] == {"a": 2, "b": "x"}  # 1,700,000,100 s is 22:15:00 UTC
+    assert (await api.get("/v1/features/e:2", params={"as_of": "1600000000"})).status == 404
+    batch = await (await api.post("/v1/features:batch", json={"entity_ids": ["e:2", "e:3"], "names": ["a"],
+                                                              "as_of": 1_700_000_050})).json()
+    assert batch == {"entities": {"e:2": {"a": 1}, "e:3": {}}, "beyond_retention": {}}
+    for bad in ("yesterday", "2023-11-14T22:15:00", "nan"):
+        response = await api.get("/v1/features/e:2", params={"as_of": bad})
+        assert response.status == 400, bad
+        assert (await response.json())["error"]["code"] == "FSVALIDATION", bad
+
+
 async def test_ingest_streams_ndjson_and_msgpack_rows(api, locked) -> None:
     lines = [{"entity_id": f"e:{i}", "features": {"a": i, "b": "x"}, "event_time": 1000 + i} for i in range(1200)]
     body = b"\n".join(orjson.dumps(line) if i != 7 else b'{"entity_id": "e:7", "features": {"a": 1e999}}'

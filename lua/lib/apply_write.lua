@@ -1,5 +1,4 @@
 --! include: lib/call_chunked.lua
---! include: lib/pack_head.lua
 --! include: lib/pack_record.lua
 --! include: lib/adjust_refs.lua
 --! include: lib/remember_write.lua
@@ -44,26 +43,30 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   local set, unset, deltas = {}, {}, {}
   local own, held_names, held_values = 0, {}, {}
   local versions, expiries = {}, {}
+  local nset, nheld = 0, 0  -- #set and #held_names, kept by hand on the hot path
 
   -- One feature: `value` (nil: move the expired current value to history) with its expiry.
   local function settle(name, cur, index, value, expires, purge)
     local header, top, newest_cut = 12, 0, no_cut  -- (read_entity checked the index's shape)
     if index then
-      header, top, newest_cut = index_header(index)
-      if not newest_cut then  -- an index of before cuts were kept: rewritten with one
-        local _, entries = read_index(name, index)
+      if #index % 30 == 12 then
+        top, newest_cut = unpack_at('<i6i6', index)
+      else  -- an index of before cuts were kept (index_header): rewritten with one
+        local entries
+        header, top, entries = 6, read_index(name, index)
         newest_cut = index_cut(top, entries, cur, nil)
       end
     end
     if cur and cur.v > top then top = cur.v end
+    local highest = top  -- before this write: no kept version is higher
     -- The entry this write adds: version, event, value, maker.
     local entry, entry_event, version, held, made_by, made_here
     local current, result = 0, nil
     if value then
       top = top + 1
       if not cur or (cur.x > 0 and cur.x <= now) or event >= cur.e then
-        set[#set + 1] = name
-        set[#set + 1] = pack_head(expires, event, top, head_seq, value)
+        set[nset + 1], set[nset + 2] = name, pack('<i6i6i6i6c0', expires, event, top, head_seq, value)  -- (pack_head)
+        nset = nset + 2
         expiries[#expiries + 1] = expires
         if head_seq > 0 then own = own + 1 end
         if expires == 0 then
@@ -95,11 +98,13 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
     local n = index and (#index - header) / 30 or 0
     -- An expired value moved to history keeps every version of its feature: trimming is left
     -- to that feature's own next write, under its writer's max_versions.
-    local limit = purge and n + 1 or math.max(keep - (current > 0 and 1 or 0), 0)
+    local limit = purge and n + 1 or keep - (current > 0 and 1 or 0)
+    if limit < 0 then limit = 0 end
     local drop = n + (entry and 1 or 0) - limit
     local kept, rest = entry ~= nil, ''  -- the index is then: top, cut .. rest .. entry
-    if not entry or n == 0 or unpack_at('<i6', index, #index - 29) < version then
-      local cut = math.min(math.max(drop, 0), n)  -- older entries dropped
+    -- The entry goes last unless some kept version is higher than it (events out of order).
+    if not entry or n == 0 or version >= highest or unpack_at('<i6', index, #index - 29) < version then
+      local cut = drop < 0 and 0 or drop < n and drop or n  -- older entries dropped
       for at = header + 1, header + cut * 30, 30 do
         local _, e, _, made, holder = unpack_at('<i6i6i6i6i6', index, at)
         if e > newest_cut then newest_cut = e end
@@ -130,13 +135,12 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
       rest, entry = body, nil
     end
     if kept and seq > 0 then
-      own = own + (made_here and 2 or 1)
-      held_names[#held_names + 1] = name
-      held_values[#held_values + 1] = held
+      own, nheld = own + (made_here and 2 or 1), nheld + 1
+      held_names[nheld], held_values[nheld] = name, held
     end
     if rest ~= '' or entry or top > current or newest_cut ~= no_cut then
-      set[#set + 1] = name .. '#'
-      set[#set + 1] = pack('<i6i6', top, newest_cut) .. rest .. (entry or '')
+      set[nset + 1], set[nset + 2] = name .. '#', pack('<i6i6c0c0', top, newest_cut, rest, entry or '')
+      nset = nset + 2
     elseif index then
       unset[#unset + 1] = name .. '#'
     end

@@ -16,7 +16,12 @@ local function check_feature(name, value, max_bytes)
   if size > max_bytes then
     reject(name, 'size', 'the value is ' .. size .. ' bytes, more than the limit of ' .. max_bytes)
   end
-  if string.byte(value, 1) == 0xC1 then
+  local first = string.byte(value, 1)
+  if first == 0xCB and size == 9 then  -- a float64, the most common value: finite unless all exponent bits are set
+    local e1, e2 = string.byte(value, 2, 3)
+    if e1 % 128 ~= 127 or e2 < 240 then return end
+  end
+  if first == 0xC1 then
     local tag = string.sub(value, 2, 4)
     local width = (tag == 'e4\0' and 4) or (tag == 'e2\0' and 2) or nil
     if width then

@@ -36,14 +36,14 @@ local function parse_features(key, args, from, count, o, shared)
     if ttl == nil then
       if rule and rule.ttl then
         ttl = rule.ttl
-      elseif string.sub(value, 1, 2) == '\193e' then
+      elseif string.byte(value, 1) == 0xC1 and string.byte(value, 2) == 101 then  -- "\xC1e": an embedding
         ttl = o.embedding_ttl
       else
         ttl = o.scalar_ttl
       end
     end
     names[i] = name
-    values[i] = check_rules(name, value, rule, strict)
+    values[i] = (rule or strict) and check_rules(name, value, rule, strict) or value
     ttls[i] = ttl
   end
   if per_feature and not shared then

@@ -29,7 +29,7 @@ local function parse_options(arg, needs_id)
   if #packed > 65536 or not ((b >= 0x80 and b <= 0x8F) or b == 0xDE or b == 0xDF) then
     fail('FSARG', 'the options (ARGV[1]) are not a msgpack map of at most 64 KiB')
   end
-  if string.find(packed, '\207[\128-\255]') then  -- maybe a uint64 >= 2^63, which cmsgpack reads as negative
+  if string.find(packed, '\207', 1, true) then  -- maybe a uint64 >= 2^63, which cmsgpack reads as negative
     local after, why = msgpack_check(packed, 1, 2, true)
     if not after or after <= #packed then fail('FSARG', 'the options (ARGV[1]) are not one msgpack map: ' .. (why or 'trailing bytes')) end
   end
@@ -49,14 +49,14 @@ local function parse_options(arg, needs_id)
     return value
   end
   if o.id ~= nil or needs_id then o.id = parse_write_id(o.id) end
-  o.event_time = int('event_time', -LIMITS.time_ms, LIMITS.time_ms, nil)
+  if o.event_time ~= nil then o.event_time = int('event_time', -LIMITS.time_ms, LIMITS.time_ms, nil) end
   o.max_versions = int('max_versions', 0, LIMITS.max_versions, 10)
   o.dedup_ms = int('dedup_ms', 0, LIMITS.window_ms, 300000)
   o.max_bytes = int('max_bytes', 1, LIMITS.value_bytes, 4194304)
-  for _, key in ipairs({'scalar_ttl', 'embedding_ttl'}) do
-    if o[key] == nil then o[key] = -1 end
-    if not parse_ttl(o[key]) then fail('FSARG', string.format('option %s must be -1 or 1 to %.0f ms', key, LIMITS.ttl_ms)) end
-  end
+  if o.scalar_ttl == nil then o.scalar_ttl = -1 end
+  if o.embedding_ttl == nil then o.embedding_ttl = -1 end
+  if not parse_ttl(o.scalar_ttl) then fail('FSARG', string.format('option scalar_ttl must be -1 or 1 to %.0f ms', LIMITS.ttl_ms)) end
+  if not parse_ttl(o.embedding_ttl) then fail('FSARG', string.format('option embedding_ttl must be -1 or 1 to %.0f ms', LIMITS.ttl_ms)) end
   if type(o.ttl) == 'number' then
     if not parse_ttl(o.ttl) then fail('FSARG', string.format('option ttl must be -1 or 1 to %.0f ms', LIMITS.ttl_ms)) end
   elseif o.ttl ~= nil then

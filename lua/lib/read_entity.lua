@@ -30,19 +30,19 @@ local function read_entity(key, names, now, absent)
   fields[2 * n + 2] = '#w'
   local got = hmget_many(key, fields)
   local st = {cur = {}, index = {}, log = got[2 * n + 2], seq = 0, untimed = 0, earliest = 0}
+  local last = LIMITS.version - 1  -- a version counter there can have no next version
   for i = 1, n do
-    st.cur[i] = read_head(names[i], got[i]) or false
-    local index = got[n + i]
-    local header, counter = nil, nil
+    local name = names[i]
+    local cur = read_head(name, got[i]) or false
+    local index, header, counter = got[n + i], true, 0
     if index then header, counter = index_header(index) end
-    if index and (not header or counter < 0 or counter >= LIMITS.version) then
-      fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=index the version index is not an fsredis index')
+    if not header or counter < 0 or counter > last then
+      fail('FSCORRUPT', 'feature=' .. name .. ' rule=index the version index is not an fsredis index')
     end
-    st.index[i] = index or false
-    local cur = st.cur[i]
-    if math.max(counter or 0, cur and cur.v or 0) >= LIMITS.version - 1 then
-      fail('FSCORRUPT', 'feature=' .. names[i] .. ' rule=index the version counter is at its limit: no version can follow')
+    if counter == last or (cur and cur.v >= last) then
+      fail('FSCORRUPT', 'feature=' .. name .. ' rule=index the version counter is at its limit: no version can follow')
     end
+    st.cur[i], st.index[i] = cur, index or false
   end
   local head = got[2 * n + 1]
   if head then

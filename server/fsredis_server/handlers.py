@@ -24,7 +24,7 @@ from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, En
 from fsredis_server.metrics import CONTENT_TYPE
 from fsredis_server.openapi import spec
 from fsredis_server.state import METRICS, READINESS, REGISTRY, SETTINGS, STORE
-from fsredis_server.wire import event_time, field, flag, read_body, respond, to_features
+from fsredis_server.wire import as_of, event_time, field, flag, read_body, respond, to_features
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout
@@ -92,10 +92,20 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def get_features(request: web.Request) -> web.Response:
     entity = request.match_info["entity"]
-    features = await _redis(request, request.app[STORE].get_features(entity, _names(request)))
-    if not features:
+    try:
+        when = as_of(request.query.get("as_of"))
+    except BadRequest as exc:
+        raise BadParameter("as_of", "as_of", str(exc)) from None
+    if when is None:
+        features = await _redis(request, request.app[STORE].get_features(entity, _names(request)))
+        if not features:
+            raise EntityNotFound(entity)
+        return respond(request, {"entity_id": entity, "features": features})
+    found = await _redis(request, request.app[STORE].get_features(entity, _names(request), as_of=when))
+    if not found and not found.beyond_retention:
         raise EntityNotFound(entity)
-    return respond(request, {"entity_id": entity, "features": features})
+    return respond(request, {"entity_id": entity, "features": dict(found),
+                             "beyond_retention": sorted(found.beyond_retention)})
 
 
 async def put_features(request: web.Request) -> web.Response:
@@ -129,12 +139,19 @@ async def batch(request: web.Request) -> web.Response:
     if not ids or len(ids) > limit:
         raise BadRequest(f"'entity_ids' lists 1 to {limit} entity ids")
     names = field(body, "names", list, None)
+    when = event_time(field(body, "as_of", (int, float, str), None), "as_of")
+    errors = None
     try:
-        entities = await _redis(request, request.app[STORE].get_features_batch(ids, names))
+        entities = await _redis(request, request.app[STORE].get_features_batch(ids, names, as_of=when))
     except BatchReadError as exc:  # every healthy value still answered; the unreadable ones named
+        entities = exc.results
         errors = {e: {"code": "FSCORRUPT", "feature": err.feature, "message": str(err)} for e, err in exc.errors.items()}
-        return respond(request, {"entities": exc.results, "errors": errors})
-    return respond(request, {"entities": entities})
+    out: dict[str, Any] = {"entities": {e: dict(row) for e, row in entities.items()} if when is not None else entities}
+    if when is not None:
+        out["beyond_retention"] = {e: sorted(row.beyond_retention) for e, row in entities.items() if row.beyond_retention}
+    if errors is not None:
+        out["errors"] = errors
+    return respond(request, out)
 
 
 async def compute(request: web.Request) -> web.Response:

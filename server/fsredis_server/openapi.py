@@ -65,6 +65,11 @@ _ENTITY = {"name": "entity", "in": "path", "required": True,
 _FEATURE = {"name": "feature", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
 _NAMES = {"name": "names", "in": "query", "required": False, "description": "feature names, comma separated",
           "schema": {"type": "string"}}
+_AS_OF = {"name": "as_of", "in": "query", "required": False,
+          "description": "read the features as they were then: seconds since the epoch, or an ISO 8601 time with "
+                         "its offset. Per feature the version with the newest event time at or before it; the "
+                         "features whose value then the kept history cannot tell are listed in beyond_retention",
+          "schema": {"type": "string"}}
 _DRY_RUN = {"name": "dry_run", "in": "query", "required": False,
             "description": "true, false, 1 or 0 (any case); anything else is 400 FSVALIDATION",
             "schema": {"type": "boolean", "default": False}}
@@ -108,7 +113,7 @@ def spec() -> dict[str, Any]:
                                          errors=())},
             "/v1/features/{entity}": {
                 "get": _op("Read features of one entity", {"200": _ok("Features"), "404": _ok("Error", "nothing found")},
-                           params=[_ENTITY, _NAMES]),
+                           params=[_ENTITY, _NAMES, _AS_OF]),
                 "put": _op("Write features of one entity, atomically and versioned", {"200": _ok("Written")},
                            params=[_ENTITY], body="WriteRequest", write=True, errors=(*_REDIS, 507)),
                 "delete": _op("Delete features (all when names is absent)", {"200": _ok("Deleted")},
@@ -167,7 +172,11 @@ def spec() -> dict[str, Any]:
                         "rule": {"type": "string"},
                         "parameter": {"type": "string", "description": "the query parameter that did not parse"},
                         "transform": {"type": "string"}}}}},
-                "Features": {"type": "object", "properties": {"entity_id": {"type": "string"}, "features": features}},
+                "Features": {"type": "object", "properties": {
+                    "entity_id": {"type": "string"}, "features": features,
+                    "beyond_retention": {"type": "array", "items": {"type": "string"},
+                                         "description": "with as_of only: features whose value then the kept "
+                                                        "history cannot tell (max_versions trimmed it)"}}},
                 "WriteRequest": {"type": "object", "required": ["features"], "properties": {
                     "features": features, "ttl": {"description": "seconds, or {name: seconds}"},
                     "source": {"type": "string"}, "write_id": {"type": "string"},
@@ -186,9 +195,14 @@ def spec() -> dict[str, Any]:
                                                              "deleted": {"type": "integer"}}},
                 "BatchRequest": {"type": "object", "required": ["entity_ids"], "properties": {
                     "entity_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                    "names": {"type": "array", "items": {"type": "string"}}}},
+                    "names": {"type": "array", "items": {"type": "string"}},
+                    "as_of": {"description": "read the features as they were then (seconds since the epoch or "
+                                             "ISO 8601 with its offset; see the as_of query parameter)"}}},
                 "Batch": {"type": "object", "properties": {
                     "entities": {"type": "object", "additionalProperties": features},
+                    "beyond_retention": {"type": "object", "description": "with as_of only: entity id -> features "
+                                         "whose value then the kept history cannot tell",
+                                         "additionalProperties": {"type": "array", "items": {"type": "string"}}},
                     "errors": {"type": "object", "description": "only when stored values cannot be read: entity id "
                                "-> {code: FSCORRUPT, feature, message}; those features are absent from entities",
                                "additionalProperties": {"type": "object"}}}},

@@ -131,18 +131,29 @@ def field(body: Any, name: str, kind: type | tuple[type, ...], default: Any = ..
     return value
 
 
-def event_time(value: Any) -> Any:
-    """An event time from a body: seconds since the epoch, or an ISO 8601 / RFC 3339 time with
-    its offset (``2026-12-01T10:00:00Z``); None stays None (the server's time)."""
+def event_time(value: Any, what: str = "event_time") -> Any:
+    """A time from a body or a query: seconds since the epoch, or an ISO 8601 / RFC 3339 time with
+    its offset (``2026-12-01T10:00:00Z``); None stays None (for an event time: the server's)."""
     if not isinstance(value, str):
         return value
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"'event_time' {value[:64]!r} is not an ISO 8601 time") from None
+        raise BadRequest(f"'{what}' {value[:64]!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
-        raise BadRequest("'event_time' needs its offset from UTC (e.g. 2026-12-01T10:00:00Z)")
+        raise BadRequest(f"'{what}' needs its offset from UTC (e.g. 2026-12-01T10:00:00Z)")
     return moment
+
+
+def as_of(text: str | None) -> Any:
+    """The ``as_of`` of a read: seconds since the epoch or an ISO 8601 time with its offset (as
+    :func:`event_time`); None when absent."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return event_time(text, "as_of")
 
 
 def to_features(values: Any, definitions: Mapping[str, FeatureDefinition]) -> dict[str, Any]:
