@@ -27,7 +27,7 @@ import redis.sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from fsredis import commands, history, schema
+from fsredis import commands, history, schema, training
 from fsredis.clock import ServerClock
 from fsredis.commands import TTL, Call, Command, Durable, KeyScan, Operation, Policy, WriteResult, new_write_id
 from fsredis.compute import Transforms
@@ -556,6 +556,47 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         if unreadable:
             raise BatchReadError(result, unreadable)
         return result
+
+    def get_historical_features(
+        self, entity_df: Any, features: Sequence[str], *, timestamp_column: str = "event_timestamp",
+        entity_column: str = "entity_id", mask: bool = False, progress: training.Progress | None = None,
+        format: str = "pandas", timeout: float | None = None,
+    ) -> Any:
+        """A training set: ``entity_df`` (a pandas DataFrame or a pyarrow Table of labelled rows)
+        with one column per feature, each row's values point-in-time correct — as
+        ``get_features(entity, features, as_of=row's timestamp)`` answers, read from each distinct
+        entity's kept history once.
+
+        ``timestamp_column`` holds timezone-aware datetimes or seconds since the epoch (naive
+        datetimes are refused: ValidationError, rule ``as_of``). A value missing at a row's time,
+        or expired by then, is None (NaN in a numeric column). A feature whose value then the kept
+        history cannot tell (``max_versions`` trimmed it) is left empty too and counted in
+        ``result.attrs["beyond_retention"]``; ``mask=True`` adds a boolean column
+        ``<feature>__beyond_retention``. ``progress(rows done, rows)`` is called after each chunk
+        of entities; ``timeout`` (default ``read_timeout``) is the deadline per 1,000 entities.
+        ``format="arrow"`` returns a pyarrow Table instead of a DataFrame.
+        """
+        if format not in ("pandas", "arrow"):
+            raise ValueError(f"format must be 'pandas' or 'arrow', not {format!r}")
+        entities = entity_df[entity_column].nunique() if entity_column in getattr(entity_df, "columns", ()) else 1
+        steps = self._historical(entity_df, features, timestamp_column, entity_column, mask, progress, format)
+        return self._run("get_historical_features", steps, timeout, max(int(entities), 1))
+
+    def _historical(self, entity_df, features, timestamp_column, entity_column, mask, progress, format) -> Operation:  # type: ignore[no-untyped-def]
+        join = training.Join(entity_df, features, timestamp_column, entity_column)
+        for chunk in join.chunks():
+            keys = [self._keys(e) for e in chunk]
+            groups = commands.batch_groups(chunk, keys, self._cluster)
+            replies = yield from self._send_many([history.get_history(k, join.names) for _, k in groups])
+            _raise_first(replies)
+            for (ids, _), reply in zip(groups, replies):
+                for entity, row in zip(ids, reply):
+                    if isinstance(row, Exception):
+                        raise commands.naming(row if isinstance(row, FeatureStoreError) else translate(row), entity)
+                    join.answer(entity, history.decode_history(entity, join.names, row))
+            if progress is not None:
+                progress(join.done, join.total)
+        return join.result(mask, format)
 
     def get_feature_lineage(
         self, entity_id: str, feature_name: str, limit: int | None = None, *, timeout: float | None = None

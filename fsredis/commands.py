@@ -387,7 +387,7 @@ def _decode_each(raws: Sequence[bytes]) -> list[Any]:
     return out
 
 
-def _decode_all(raws: list[bytes]) -> tuple[list[Any], bool]:
+def decode_all(raws: list[bytes]) -> tuple[list[Any], bool]:
     """The values decoded, and whether all were readable (else some are :class:`Unreadable`)."""
     try:
         return codec.decode_values(raws), True
@@ -423,7 +423,7 @@ def decode_get(names: Sequence[str] | None, raw: list[bytes | None], entity_id: 
 def decode_live(raw: list[bytes]) -> tuple[dict[str, Any], bool]:
     """Name -> value from the flat reply of fs_get without names, and whether every value was
     readable (else the unreadable ones are :class:`Unreadable`: see :func:`corrupt`)."""
-    values, readable = _decode_all(raw[1::2])
+    values, readable = decode_all(raw[1::2])
     return dict(zip((name.decode() for name in raw[::2]), values)), readable
 
 
@@ -437,7 +437,7 @@ def decode_rows(names: Sequence[str], flat: list[bytes | None], rows: int) -> tu
     if None in flat:
         present = [value is not None for value in flat]
         flat = [b"\xc0" if value is None else value for value in flat]
-    decoded, readable = _decode_all(flat)  # type: ignore[arg-type]
+    decoded, readable = decode_all(flat)  # type: ignore[arg-type]
     if present is None:
         return [dict(zip(names, decoded[i : i + width])) for i in range(0, rows * width, width)], readable
     return [

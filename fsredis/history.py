@@ -10,11 +10,13 @@ answered with another version (docs/storage_format.md, "As-of reads").
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from fsredis import commands
 from fsredis.commands import Call
-from fsredis.errors import FeatureStoreError, translate
+from fsredis.errors import CorruptValue, FeatureStoreError, translate
 from fsredis.keys import EntityKeys
 
 
@@ -89,3 +91,55 @@ def feature_names(fields: Iterable[bytes | str]) -> list[str]:
         if name and not name.startswith("#"):
             names.add(name[:-1] if name.endswith("#") else name)
     return sorted(names)
+
+
+def get_history(entities: Sequence[EntityKeys], names: Sequence[str]) -> Call:
+    """fs_get_history of ``names`` for the entities (one slot on a cluster)."""
+    return Call("fs_get_history", tuple(keys.entity for keys in entities), tuple(names), readonly=True)
+
+
+class FeatureHistory(NamedTuple):
+    """The kept versions of one feature of one entity, ordered by (event time, version): the
+    order in which an as-of read ranks them."""
+
+    cut: int | None
+    """The newest event time (ms) among the versions trimmed from the history; None: none was."""
+    events: np.ndarray
+    """int64 event times, ms."""
+    expiries: np.ndarray
+    """int64 expiries, ms (0: none)."""
+    values: np.ndarray
+    """The values, decoded (an object array)."""
+
+    def at(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each time: the position in ``values`` of the answer of an as-of read (-1: none,
+        or expired by then), and whether the feature is beyond retention at that time."""
+        if not len(self.events):  # nothing kept: beyond retention when versions were trimmed
+            return np.full(len(times), -1), np.full(len(times), self.cut is not None)
+        last = np.searchsorted(self.events, times, side="right") - 1  # newest event at or before, last of ties
+        found = last >= 0
+        at = np.maximum(last, 0)
+        beyond = np.zeros(len(times), dtype=bool) if self.cut is None else ~found | (self.events[at] < self.cut)
+        expiry = self.expiries[at]
+        live = found & ~beyond & ((expiry == 0) | (expiry > times))
+        return np.where(live, last, -1), beyond
+
+
+def decode_history(entity_id: str, names: Sequence[str], row: list[Any]) -> dict[str, FeatureHistory]:
+    """Name -> :class:`FeatureHistory` from one entity's entry of an fs_get_history reply.
+    CorruptValue naming the entity and feature when a stored value cannot be read."""
+    out = {}
+    for name, item in zip(names, row):
+        cut, packed, raw = item[0], item[1], item[2:]
+        triples = np.frombuffer(packed, dtype="<i8").reshape(-1, 3)
+        order = np.lexsort((triples[:, 0], triples[:, 1]))  # by event time, then version
+        decoded, readable = commands.decode_all(raw)
+        if not readable:
+            bad = next(v for v in decoded if type(v) is commands.Unreadable)
+            raise CorruptValue(entity_id, name, bad.detail)
+        values = np.empty(len(decoded), dtype=object)
+        for i, value in enumerate(decoded):
+            values[i] = value
+        out[name] = FeatureHistory(None if cut is None else int(cut), triples[order, 1].copy(),
+                                   triples[order, 2].copy(), values[order])
+    return out

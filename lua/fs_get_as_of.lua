@@ -11,6 +11,7 @@
 --! include: lib/record_at.lua
 --! include: lib/resolve_value.lua
 --! include: lib/pack_head.lua
+--! include: lib/entity_or_error.lua
 -- Read features of many entities as they were at a time T: per feature the version with the
 -- newest event time at or before T (on a tie, the later write; docs/storage_format.md, "As-of
 -- reads"), or word that T lies beyond the history the entity keeps of it.
@@ -88,14 +89,8 @@ local function entity_row(e)
 end
 for e = 1, #KEYS do
   local mark = #beyond
-  local ok, row = pcall(entity_row, e)
-  if not ok then
-    -- A damaged entity answers with its error in its place; the others are read.
-    -- (error tables may reach pcall as text, with the place they were raised before the code)
-    local text = type(row) == 'table' and row.err or row
-    local at = type(text) == 'string' and string.find(text, 'FSCORRUPT ', 1, true)
-    if not at then error(row) end
-    row = {err = string.sub(text, at)}
+  local row = entity_or_error(entity_row, e)
+  if row.err then  -- its beyond-retention pairs are void
     for j = #beyond, mark + 1, -1 do beyond[j] = nil end
   end
   out[e + 2] = row

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgpack
 import numpy as np
+import pandas as pd
 import pytest
 import redis
 
@@ -469,6 +470,10 @@ def test_reads_refuse_reserved_names_and_unbounded_limits(seeded, namespace) -> 
         ("fs_get_as_of", [key] * (limits.ENTITIES + 1), ["5", "price"]),
         ("fs_get_as_of", [key], ["5", *["price"] * (limits.NAMES + 1)]),
         *(("fs_get_as_of", [key], ["5", "price", name]) for name in reserved),
+        ("fs_get_history", [], ["price"]), ("fs_get_history", [key], []), ("fs_get_history", [old], ["price"]),
+        ("fs_get_history", ["plain"], ["price"]), ("fs_get_history", [key] * (limits.ENTITIES + 1), ["price"]),
+        ("fs_get_history", [key], ["price"] * (limits.NAMES + 1)),
+        *(("fs_get_history", [key], ["price", name]) for name in reserved),
     ):
         with pytest.raises(redis.ResponseError, match="^FSARG "):
             client.execute_command("FCALL_RO", function, len(call_keys), *call_keys, *args)
@@ -483,7 +488,9 @@ def test_a_read_of_a_key_of_another_type_is_a_typed_refusal(loaded, namespace) -
         client.set(key, "x")
         for function, call_keys, args in (("fs_get_batch", [neighbour, key], ["a"]), ("fs_get", [key], ["a"]),
                                           ("fs_get_many", [], ["1", "a", neighbour, key]),
-                                          ("fs_get", [key], []), ("fs_lineage", [key], ["a", "5"])):
+                                          ("fs_get", [key], []), ("fs_lineage", [key], ["a", "5"]),
+                                          ("fs_get_as_of", [neighbour, key], ["5", "a"]),
+                                          ("fs_get_history", [neighbour, key], ["a"])):
             with pytest.raises(redis.ResponseError, match="^FSARG .*not an fsredis key"):
                 client.execute_command("FCALL_RO", function, len(call_keys), *call_keys, *args)
         for read_path in ("direct", "function"):
@@ -491,7 +498,10 @@ def test_a_read_of_a_key_of_another_type_is_a_typed_refusal(loaded, namespace) -
             with FeatureStore(config) as store:
                 for call in (lambda: store.get_features("tg:21", ["a"]), lambda: store.get_features("tg:21"),
                              lambda: store.get_features_batch(["tg:22", "tg:21"], ["a"]),
-                             lambda: store.get_feature_lineage("tg:21", "a")):
+                             lambda: store.get_feature_lineage("tg:21", "a"),
+                             lambda: store.get_features("tg:21", ["a"], as_of=5),
+                             lambda: store.get_historical_features(
+                                 pd.DataFrame({"entity_id": ["tg:21"], "event_timestamp": [5.0]}), ["a"])):
                     with pytest.raises(FeatureStoreError):  # typed, not redis-py's own ResponseError
                         call()
         assert client.get(key) == b"x"
@@ -609,12 +619,12 @@ DAMAGE: dict[str, tuple[str, bytes | None, dict[str, tuple[str, str | None]]]] =
     # case: (field of entity tg:6, its damaged content (None: deleted), call -> (feature, rule) of its refusal).
     # The entity: a = 2 (version 1 held in record #2), b = "x"; header "#" at seq 2.
     **{
-        f"head {label}": ("a", raw, {op: ("a", "head") for op in ("lineage", "rollback", "write", "batch", "read", "as_of")})
+        f"head {label}": ("a", raw, {op: ("a", "head") for op in ("lineage", "rollback", "write", "batch", "read", "as_of", "history")})
         for label, raw in (("empty", b""), ("of 5 bytes", b"\x01" * 5), ("without value", head(version=2, seq=2)),
                            ("of format 1", b"\x02"))
     },
     **{
-        f"index {label}": ("a#", raw, {op: ("a", "index") for op in ("lineage", "rollback", "write", "batch", "as_of")})
+        f"index {label}": ("a#", raw, {op: ("a", "index") for op in ("lineage", "rollback", "write", "batch", "as_of", "history")})
         for label, raw in (("empty", b""), ("of 5 bytes", bytes(5)), ("of 7 bytes", bytes(7)),
                            ("with a cut entry", index(2, (1, 0, 0, 1, 2))[:-1]),
                            ("over max_versions", index(10002) + bytes(30 * (limits.MAX_VERSIONS + 1))),
@@ -668,6 +678,8 @@ def test_damaged_bookkeeping_is_refused_typed_and_changes_nothing(server, namesp
             "write other": lambda: direct.write_features("tg:6", {"b": "y"}),
             "batch": lambda: direct.write_features_batch({"tg:6": {"a": 3}, "tg:7": {"a": 1}}),
             "as_of": lambda: direct.get_features("tg:6", ["a", "b"], as_of=time.time() + 86_400),
+            "history": lambda: direct.get_historical_features(
+                pd.DataFrame({"entity_id": ["tg:6"], "event_timestamp": [time.time() + 86_400]}), ["a", "b"]),
         }
         for op, call in calls.items():
             if op not in refusals:

@@ -86,13 +86,13 @@ def test_the_shipped_library() -> None:
     library = bundled()
     # The writes that check the registry exist only as functions (they are always sent by FCALL).
     assert set(library.scripts) == {
-        "fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_lineage", "fs_delete", "fs_version", "fs_registry_put",
-        "fs_migrate",
+        "fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_get_history", "fs_lineage", "fs_delete", "fs_version",
+        "fs_registry_put", "fs_migrate",
     }
     for name in ("fs_write", "fs_write_batch", "fs_rollback", "fs_registry_version", *library.scripts):
         assert f"function_name = '{name}'" in library.source
-    assert library.readonly == {"fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_lineage", "fs_version",
-                                "fs_registry_version"}
+    assert library.readonly == {"fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_get_history", "fs_lineage",
+                                "fs_version", "fs_registry_version"}
     assert "#!lua flags=no-writes,allow-cross-slot-keys" in library.scripts["fs_get_many"]  # keys of any slot of its node
     assert "@REGISTRY@" in library.template and "@REGISTRY@" not in library.source
     for name, script in library.scripts.items():

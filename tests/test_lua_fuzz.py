@@ -31,8 +31,8 @@ from fsredis.keys import entity_keys, registry_keys, v1_keys
 from tests.test_boundary import entity_header, head, index, record, state
 
 EXAMPLES = int(os.environ.get("FSREDIS_FUZZ_EXAMPLES", "300"))
-FUNCTIONS = ("fs_write", "fs_write_batch", "fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_lineage", "fs_rollback",
-             "fs_delete", "fs_version", "fs_registry_put", "fs_registry_version")
+FUNCTIONS = ("fs_write", "fs_write_batch", "fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_get_history",
+             "fs_lineage", "fs_rollback", "fs_delete", "fs_version", "fs_registry_put", "fs_registry_version")
 _ERROR = re.compile(r"^FS[A-Z]+ ")
 _EDGES = [0, 1, -1, -2, 5, 300000, limits.TTL_MS, limits.TTL_MS + 1, limits.MAX_VERSIONS, limits.MAX_VERSIONS + 1,
           limits.WINDOW_MS + 1, limits.VALUE_BYTES + 1, limits.VERSION, limits.VERSION + 1, -limits.TIME_MS - 1,

@@ -1,0 +1,174 @@
+"""Training sets: get_historical_features against an independent point-in-time join.
+
+The reference is pandas ``merge_asof`` over every version ever written (the model of
+tests/test_as_of.py); the store keeps only ``max_versions``, so it must give the reference's value
+or say beyond retention, and only for a feature that lost versions to trimming.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fsredis import FeatureStore, FeatureStoreConfig, NotFound, ValidationError
+from tests.conftest import LocalCluster, make_store
+from tests.test_as_of import FUTURE, Model
+
+ENTITIES = ["u:1", "u:2", "u:3"]
+NAMES = ["a", "b"]
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.sampled_from(ENTITIES),
+                  st.dictionaries(st.sampled_from(NAMES), st.integers(0, 3), min_size=1),
+                  st.integers(1, 12), st.sampled_from([1, 2, 3, 10]), st.sampled_from([None, 86_400])),
+        st.tuples(st.just("rollback"), st.sampled_from(ENTITIES), st.sampled_from(NAMES), st.integers(1, 8)),
+        st.tuples(st.just("delete"), st.sampled_from(ENTITIES), st.sampled_from(NAMES)),
+    ),
+    min_size=1, max_size=30,
+)
+rows = st.lists(st.tuples(st.sampled_from([*ENTITIES, "u:9"]), st.sampled_from([0, *range(1, 14), -1])),
+                min_size=1, max_size=40)
+
+
+def reference(models: dict[str, Model], frame: pd.DataFrame, name: str) -> list[Any]:
+    """Each row's value of ``name`` by pandas merge_asof over every version ever written."""
+    versions = pd.DataFrame(
+        [(entity, event, version, expires, value) for entity, model in models.items()
+         for version, event, expires, value in model.versions.get(name, [])],
+        columns=["entity_id", "event", "version", "expires", "value"],
+    )
+    labels = frame.assign(row=np.arange(len(frame)), t=frame["event_timestamp"].astype(float))
+    if versions.empty:
+        return [None] * len(frame)
+    versions = versions.assign(event=versions["event"].astype(float)).sort_values(["event", "version"], kind="stable")
+    joined = pd.merge_asof(labels.sort_values("t"), versions, left_on="t", right_on="event", by="entity_id",
+                           direction="backward", allow_exact_matches=True).sort_values("row")
+    out = []
+    for _, row in joined.iterrows():
+        if pd.isna(row["version"]) or (row["expires"] and row["t"] >= FUTURE):
+            out.append(None)
+        else:
+            out.append(row["value"])
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations, picks=rows)
+def test_training_sets_agree_with_merge_asof(open_store, server, namespace, ops, picks) -> None:
+    stores = {mv: open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, max_versions=mv,
+                                                default_ttl=None))
+              for mv in (1, 2, 3, 10)}
+    store = stores[10]
+    for entity in ENTITIES:
+        store.delete_features(entity)
+    models = {entity: Model() for entity in ENTITIES}
+    serial = 0
+    for op in ops:
+        if op[0] == "write":
+            _, entity, seeds, event, mv, ttl = op
+            features = {}
+            for name, seed in seeds.items():
+                serial += 1
+                features[name] = float(seed * 1000 + serial)  # numbers, each version told apart
+            stores[mv].write_features(entity, features, event_time=event, ttl=ttl)
+            for name, value in features.items():
+                models[entity].add(name, event, ttl is not None, value)
+        elif op[0] == "rollback":
+            _, entity, name, version = op
+            try:
+                stores[2].rollback_feature(entity, name, version)
+            except NotFound:
+                continue
+            models[entity].add(name, time.time(), False, models[entity].versions[name][version - 1][3])
+        elif store.delete_features(op[1], [op[2]]):
+            models[op[1]].versions.pop(op[2], None)
+    frame = pd.DataFrame({"entity_id": [e for e, _ in picks],
+                          "event_timestamp": [FUTURE if t < 0 else float(t) for _, t in picks]})
+    got = store.get_historical_features(frame, NAMES, mask=True)
+    assert list(got["entity_id"]) == list(frame["entity_id"]) and len(got) == len(frame)  # one row per row, in order
+    for name in NAMES:
+        expected = reference({e: m for e, m in models.items()}, frame, name)
+        for i, (entity, _) in enumerate(picks):
+            value, beyond = got[name].iloc[i], got[f"{name}__beyond_retention"].iloc[i]
+            if beyond:
+                kept = len(store.get_feature_lineage(entity, name)["versions"])
+                assert len(models[entity].versions.get(name, [])) > kept, (entity, name, "beyond, but nothing trimmed")
+                assert pd.isna(value)
+            elif expected[i] is None:
+                assert pd.isna(value), (i, entity, name, value)
+            else:
+                assert value == expected[i], (i, entity, name, value, expected[i])
+            # The same answer as an as-of read of that row.
+            one = store.get_features(entity, [name], as_of=frame["event_timestamp"].iloc[i])
+            assert (name in one.beyond_retention) == bool(beyond)
+            assert one.get(name) == (None if pd.isna(value) else value)
+        assert got.attrs["beyond_retention"][name] == int(got[f"{name}__beyond_retention"].sum())
+
+
+def test_training_sets_from_every_client(store) -> None:
+    """Sync and async, both transports: datetimes, embeddings and strings, a pyarrow Table, progress."""
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
+    for day in range(3):
+        store.write_features("p:1", {"price": 10.0 + day, "tag": f"t{day}", "vec": np.full(4, day, dtype=np.float32)},
+                             event_time=base + day * 86_400)
+    labels = pd.DataFrame({
+        "entity_id": ["p:1", "p:1", "p:2", "p:1"],
+        "event_timestamp": pd.to_datetime([base + 3600, base + 86_400 + 60, base, base - 1], unit="s", utc=True),
+        "label": [1, 0, 1, 0],
+    })
+    seen: list[tuple[int, int]] = []
+    got = store.get_historical_features(labels, ["price", "tag", "vec"], progress=lambda done, total: seen.append((done, total)))
+    assert list(got.columns) == ["entity_id", "event_timestamp", "label", "price", "tag", "vec"]
+    assert got["price"].tolist()[:2] == [10.0, 11.0] and got["price"].isna().tolist() == [False, False, True, True]
+    assert got["tag"].tolist()[:2] == ["t0", "t1"] and got["tag"].iloc[2] is None
+    assert got["vec"].iloc[1].tolist() == [1.0] * 4 and got["vec"].iloc[1].dtype == np.float32
+    assert seen == [(4, 4)]
+    assert got.attrs["beyond_retention"] == {"price": 0, "tag": 0, "vec": 0}
+    table = store.get_historical_features(pa.Table.from_pandas(labels), ["price"])
+    assert table["price"].tolist()[:2] == [10.0, 11.0]
+    arrow = store.get_historical_features(labels, ["price", "vec"], format="arrow")
+    assert isinstance(arrow, pa.Table) and arrow.column("price").to_pylist()[:2] == [10.0, 11.0]
+    assert arrow.column("vec").to_pylist()[1] == [1.0] * 4
+    assert arrow.schema.metadata[b"fsredis.beyond_retention"] == b'{"price": 0, "vec": 0}'
+    numeric = store.get_historical_features(labels.assign(event_timestamp=[base + 3600, base, base, base]), ["price"])
+    assert numeric["price"].tolist()[:2] == [10.0, 10.0]
+
+
+def test_training_sets_refuse_what_cannot_be_joined(server, namespace) -> None:
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
+        naive = pd.DataFrame({"entity_id": ["a"], "event_timestamp": pd.to_datetime(["2026-01-01"])})
+        with pytest.raises(ValidationError) as caught:
+            store.get_historical_features(naive, ["x"])
+        assert caught.value.rule == "as_of"
+        missing = pd.DataFrame({"entity_id": ["a"], "event_timestamp": [float("nan")]})
+        with pytest.raises(ValidationError):
+            store.get_historical_features(missing, ["x"])
+        with pytest.raises(ValueError, match="no column 'ts'"):
+            store.get_historical_features(naive, ["x"], timestamp_column="ts")
+        with pytest.raises(ValueError, match="already has columns"):
+            store.get_historical_features(naive.assign(x=1), ["x"])
+        with pytest.raises(TypeError):
+            store.get_historical_features([("a", 1.0)], ["x"])
+
+
+def test_training_sets_on_a_cluster(local_cluster: LocalCluster, namespace: str) -> None:
+    config = FeatureStoreConfig(redis_url=local_cluster.url, cluster=True, namespace=namespace, default_ttl=None)
+    for kind in ("sync", "async"):
+        store = make_store(kind, config)
+        try:
+            ids = [f"{kind}{i}" for i in range(60)]  # over the slots of every primary
+            store.write_features_batch({e: {"x": 1} for e in ids}, event_time=100)
+            store.write_features_batch({e: {"x": 2} for e in ids}, event_time=200)
+            frame = pd.DataFrame({"entity_id": ids * 2, "event_timestamp": [150.0] * 60 + [250.0] * 60})
+            got = store.get_historical_features(frame, ["x"])
+            assert got["x"].tolist() == [1.0] * 60 + [2.0] * 60
+        finally:
+            store.close()
