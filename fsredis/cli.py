@@ -26,6 +26,7 @@ from fsredis import (
     Registry,
     __version__,
 )
+from fsredis import export
 from fsredis.config import redacted_url
 from fsredis.embedded import EmbeddedServer
 
@@ -226,6 +227,26 @@ def demo_command(args: argparse.Namespace) -> int:
         try:
             frame = fs.export_features(ids[:5], ["price", "category", "rating", "in_stock"], format="pandas")
             print(frame.to_string())
+        except FeatureStoreError as exc:
+            print(f"skipped: {exc}")
+
+        _section("training data: labels joined point in time")
+        day = 86_400.0
+        start = float(int(time.time() - 30 * day))
+        for week, (price, clicks) in enumerate([(20.0, 3), (18.0, 7), (25.0, 2)]):  # backfilled, in event time
+            fs.write_features("product:777", {"price": price, "clicks_7d": clicks}, event_time=start + week * 7 * day,
+                              source="backfill")
+        print(f"as of day 10: {dict(fs.get_features('product:777', ['price', 'clicks_7d'], as_of=start + 10 * day))}")
+        try:
+            pd = export._require("pandas")
+            labels = pd.DataFrame({
+                "entity_id": ["product:777"] * 3 + ["product:123"],
+                "event_timestamp": pd.to_datetime([start + 1 * day, start + 8 * day, start + 20 * day, int(time.time())],
+                                                  unit="s", utc=True),
+                "purchased": [0, 1, 0, 1],
+            })
+            print(fs.get_historical_features(labels, ["price", "clicks_7d"]).to_string())
+            print("each label row sees the values of its own time, not today's")
         except FeatureStoreError as exc:
             print(f"skipped: {exc}")
 

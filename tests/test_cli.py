@@ -137,7 +137,8 @@ def test_demo_runs_on_an_embedded_server() -> None:
     assert lines[0].startswith("fsredis demo: started an embedded Valkey at redis://127.0.0.1:")
     for expected in ("rolled price back to v1 as v4", "last_click expired", "ValidationError", "cache_hit_rate",
                      "status': 'healthy'", "product:0", "refused whole: ValidationError: feature=price rule=min",
-                     "by transform price_features@1 from ['price']"):
+                     "by transform price_features@1 from ['price']", "as of day 10: {'price': 18.0, 'clicks_7d': 7}",
+                     "each label row sees the values of its own time"):
         assert expected in result.stdout, expected
 
 
