@@ -593,7 +593,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
                 for entity, row in zip(ids, reply):
                     if isinstance(row, Exception):
                         raise commands.naming(row if isinstance(row, FeatureStoreError) else translate(row), entity)
-                    join.answer(entity, history.decode_history(entity, join.names, row))
+                join.answer(ids, history.decode_histories(ids, join.names, reply))
             if progress is not None:
                 progress(join.done, join.total)
         return join.result(mask, format)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fsredis import commands
+from fsredis import commands, limits
 from fsredis.commands import Call
 from fsredis.errors import CorruptValue, FeatureStoreError, translate
 from fsredis.keys import EntityKeys
@@ -98,48 +98,61 @@ def get_history(entities: Sequence[EntityKeys], names: Sequence[str]) -> Call:
     return Call("fs_get_history", tuple(keys.entity for keys in entities), tuple(names), readonly=True)
 
 
-class FeatureHistory(NamedTuple):
-    """The kept versions of one feature of one entity, ordered by (event time, version): the
-    order in which an as-of read ranks them."""
+NO_CUT = np.iinfo(np.int64).min
+"""In :class:`Histories` ``cuts``: no version of that entity's feature was trimmed."""
 
-    cut: int | None
-    """The newest event time (ms) among the versions trimmed from the history; None: none was."""
+
+class Histories(NamedTuple):
+    """The kept versions of one feature for several entities (an fs_get_history reply), flat and
+    ordered by (entity, event time, version): the order in which an as-of read ranks them.
+    ``keys`` joins entity and event time in one sortable int64 (entity << 48 | event + 2^47)."""
+
+    keys: np.ndarray
     events: np.ndarray
-    """int64 event times, ms."""
     expiries: np.ndarray
-    """int64 expiries, ms (0: none)."""
     values: np.ndarray
-    """The values, decoded (an object array)."""
+    cuts: np.ndarray
+    """Per entity: the newest event time trimmed from its history, or NO_CUT."""
 
-    def at(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each time: the position in ``values`` of the answer of an as-of read (-1: none,
-        or expired by then), and whether the feature is beyond retention at that time."""
-        if not len(self.events):  # nothing kept: beyond retention when versions were trimmed
-            return np.full(len(times), -1), np.full(len(times), self.cut is not None)
-        last = np.searchsorted(self.events, times, side="right") - 1  # newest event at or before, last of ties
-        found = last >= 0
+    def at(self, entity: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each (entity position, time): the position in ``values`` of the answer of an
+        as-of read (-1: none, or expired by then), and whether it is beyond retention."""
+        times = np.clip(times, -limits.TIME_MS, limits.TIME_MS)  # every event lies within; the order holds
+        last = np.searchsorted(self.keys, (entity << 48) | (times + _OFFSET), side="right") - 1
         at = np.maximum(last, 0)
-        beyond = np.zeros(len(times), dtype=bool) if self.cut is None else ~found | (self.events[at] < self.cut)
+        found = (last >= 0) & ((self.keys[at] >> 48) == entity) if len(self.keys) else np.zeros(len(times), dtype=bool)
+        cut = self.cuts[entity]
+        if not len(self.keys):
+            return np.full(len(times), -1), cut != NO_CUT
+        beyond = (cut != NO_CUT) & (~found | (self.events[at] < cut))
         expiry = self.expiries[at]
         live = found & ~beyond & ((expiry == 0) | (expiry > times))
         return np.where(live, last, -1), beyond
 
 
-def decode_history(entity_id: str, names: Sequence[str], row: list[Any]) -> dict[str, FeatureHistory]:
-    """Name -> :class:`FeatureHistory` from one entity's entry of an fs_get_history reply.
-    CorruptValue naming the entity and feature when a stored value cannot be read."""
+_OFFSET = 2**47  # events and times (within +-(2^47 - 1) ms) made positive, below 2^48
+
+
+def decode_histories(entity_ids: Sequence[str], names: Sequence[str], rows: Sequence[list[Any]]) -> dict[str, Histories]:
+    """Name -> :class:`Histories` of ``entity_ids`` from their entries of fs_get_history replies
+    (``rows[i]`` that of ``entity_ids[i]``). CorruptValue naming the entity and feature when a
+    stored value cannot be read."""
     out = {}
-    for name, item in zip(names, row):
-        cut, packed, raw = item[0], item[1], item[2:]
+    for j, name in enumerate(names):
+        items = [row[j] for row in rows]
+        packed = b"".join(item[1] for item in items)
         triples = np.frombuffer(packed, dtype="<i8").reshape(-1, 3)
-        order = np.lexsort((triples[:, 0], triples[:, 1]))  # by event time, then version
-        decoded, readable = commands.decode_all(raw)
+        counts = np.fromiter((len(item) - 2 for item in items), dtype=np.int64, count=len(items))
+        owner = np.repeat(np.arange(len(items), dtype=np.int64), counts)
+        decoded, readable = commands.decode_all([raw for item in items for raw in item[2:]])
         if not readable:
-            bad = next(v for v in decoded if type(v) is commands.Unreadable)
-            raise CorruptValue(entity_id, name, bad.detail)
+            bad = next(i for i, v in enumerate(decoded) if type(v) is commands.Unreadable)
+            raise CorruptValue(entity_ids[owner[bad]], name, decoded[bad].detail)
         values = np.empty(len(decoded), dtype=object)
         for i, value in enumerate(decoded):
             values[i] = value
-        out[name] = FeatureHistory(None if cut is None else int(cut), triples[order, 1].copy(),
-                                   triples[order, 2].copy(), values[order])
+        order = np.lexsort((triples[:, 0], triples[:, 1], owner))  # entity, event time, version
+        events = triples[order, 1]
+        cuts = np.fromiter((NO_CUT if item[0] is None else int(item[0]) for item in items), dtype=np.int64, count=len(items))
+        out[name] = Histories((owner[order] << 48) | (events + _OFFSET), events, triples[order, 2], values[order], cuts)
     return out

@@ -5,8 +5,9 @@ as-of read at that timestamp gives (:mod:`fsredis.history`): the version with th
 time at or before it, absent when it had expired by then, and *beyond retention* — never another
 version — when ``max_versions`` trimmed a version that could be the answer. The store sends each
 distinct entity's kept history once (``fs_get_history``, 500 entities a call, per hash slot on a
-cluster); the rows of that entity are then answered at once with ``numpy.searchsorted``. Entities
-are taken in chunks, so memory holds the frame, the result and one chunk of histories.
+cluster); the rows of a reply's entities are then answered together, one ``numpy.searchsorted``
+per feature (:class:`fsredis.history.Histories`). Entities are taken in chunks, so memory holds
+the frame, the result and one chunk of histories.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from fsredis import commands, export
 from fsredis.errors import ValidationError
-from fsredis.history import FeatureHistory
+from fsredis.history import Histories
 
 CHUNK_ENTITIES = 2_000
 """Distinct entities whose histories are read before their rows are answered."""
@@ -77,12 +78,14 @@ class Join:
         for start in range(0, len(entities), size):
             yield entities[start : start + size]
 
-    def answer(self, entity: str, histories: dict[str, FeatureHistory]) -> None:
-        """Fill the rows of ``entity`` from its histories."""
-        positions = self.rows[entity]
+    def answer(self, entities: Sequence[str], histories: dict[str, Histories]) -> None:
+        """Fill the rows of ``entities`` from their histories (:func:`history.decode_histories`)."""
+        groups = [self.rows[entity] for entity in entities]
+        positions = np.concatenate(groups)
+        owner = np.repeat(np.arange(len(groups), dtype=np.int64), [len(group) for group in groups])
         times = self.times[positions]
         for name in self.names:
-            picked, beyond = histories[name].at(times)
+            picked, beyond = histories[name].at(owner, times)
             live = picked >= 0
             if live.any():
                 self.columns[name][positions[live]] = histories[name].values[picked[live]]
