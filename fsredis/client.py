@@ -573,14 +573,15 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         history cannot tell (``max_versions`` trimmed it) is left empty too and counted in
         ``result.attrs["beyond_retention"]``; ``mask=True`` adds a boolean column
         ``<feature>__beyond_retention``. ``progress(rows done, rows)`` is called after each chunk
-        of entities; ``timeout`` (default ``read_timeout``) is the deadline per 1,000 entities.
+        of entities. ``timeout``: seconds per 1,000 rows for the whole join; without it, each call
+        to Redis is bounded by ``socket_timeout`` (a training set may take minutes).
         ``format="arrow"`` returns a pyarrow Table instead of a DataFrame.
         """
         if format not in ("pandas", "arrow"):
             raise ValueError(f"format must be 'pandas' or 'arrow', not {format!r}")
-        entities = entity_df[entity_column].nunique() if entity_column in getattr(entity_df, "columns", ()) else 1
+        rows = len(entity_df) if hasattr(entity_df, "__len__") else 1  # (bounds the entities: the deadline's size)
         steps = self._historical(entity_df, features, timestamp_column, entity_column, mask, progress, format)
-        return self._run("get_historical_features", steps, timeout, max(int(entities), 1))
+        return self._run("get_historical_features", steps, timeout, max(rows, 1))
 
     def _historical(self, entity_df, features, timestamp_column, entity_column, mask, progress, format) -> Operation:  # type: ignore[no-untyped-def]
         join = training.Join(entity_df, features, timestamp_column, entity_column)

@@ -80,10 +80,6 @@ local function entity_history(key)
     local name, cur, entries, cut = ARGV[i], kept[i][1], kept[i][2], kept[i][3]
     local count = #entries + (cur and 1 or 0)
     local item, numbers, made = {cut ~= none and cut or false, ''}, {}, {}
-    for k = 1, count do  -- filled in order first (Lua grows a table's array part only so), then set newest first
-      item[2 + k] = false
-      numbers[3 * k - 2], numbers[3 * k - 1], numbers[3 * k] = 0, 0, 0
-    end
     if cur then
       local value = string.sub(cur.raw, 25)
       if cur.s > 0 then made[cur.s] = value end

@@ -885,6 +885,11 @@ def test_a_frozen_server_fails_reads_within_read_timeout(frozen, client_kind) ->
                              (lambda: store.get_features_batch(["e:1", "e:2"], ["a"]), 0.5),
                              (lambda: store.get_feature_lineage("e:1", "a"), 0.5),
                              (lambda: store.get_features("e:1", ["a"], timeout=0.2), 0.2),
+                             (lambda: store.get_features("e:1", ["a"], as_of=time.time()), 0.5),
+                             (lambda: store.get_features_batch(["e:1", "e:2"], ["a"], as_of=time.time()), 0.5),
+                             (lambda: store.get_historical_features(
+                                 pd.DataFrame({"entity_id": ["e:1"], "event_timestamp": [time.time()]}), ["a"],
+                                 timeout=0.3), 0.3),
                              (lambda: store.write_features("e:1", {"a": 2}), 1.0)):
             took, error = _timed(call)
             assert isinstance(error, StoreUnavailable), error
