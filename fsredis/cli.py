@@ -24,6 +24,7 @@ from fsredis import (
     MissingDependency,
     NotFound,
     Registry,
+    ValidationError,
     __version__,
 )
 from fsredis import export
@@ -75,6 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ingest.add_argument("--reject-file", help="write refused rows here (NDJSON: row, entity_id, error)")
     ingest.add_argument("--stop-on-error", action="store_true", help="stop at the first refused row (exit 1)")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
+    training = add("training-set", "Join a file of labelled rows with the features as they were at each row's time.")
+    training.add_argument("labels", help="a .parquet or .csv file of rows: an entity id and a timestamp each")
+    training.add_argument("--features", required=True, help="comma-separated feature names")
+    training.add_argument("--out", required=True, help="where to write the training set (.parquet or .csv)")
+    training.add_argument("--entity-column", default="entity_id", help="the column of entity ids (default entity_id)")
+    training.add_argument("--timestamp-column", default="event_timestamp",
+                          help="the column of times: timestamps with a time zone, or epoch seconds (default event_timestamp)")
+    training.add_argument("--type", dest="entity_type", help="entity type prefixed to each id (product -> product:<id>)")
+    training.add_argument("--mask", action="store_true", help="add <feature>__beyond_retention columns")
+    training.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
     migrate = add("migrate", "Convert the namespace's entities from storage format 1 (fsredis 0.1) to format 2.")
     migrate.add_argument("--dry-run", action="store_true", help="only count the entities still in format 1")
 
@@ -82,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {
         "serve": serve_command, "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
         "apply": apply_command, "diff": diff_command, "registry": registry_command, "migrate": migrate_command,
-        "ingest": ingest_command,
+        "ingest": ingest_command, "training-set": training_set_command,
     }[args.command]
     try:
         return run(args)
@@ -313,6 +324,56 @@ def ingest_command(args: argparse.Namespace) -> int:
     if report.reject_file and report.rejected:
         print(f"  all refused rows: {report.reject_file}", file=sys.stderr)
     return 0
+
+
+def training_set_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    pd = export._require("pandas")
+    reader = pd.read_csv if args.labels.endswith((".csv", ".csv.gz")) else pd.read_parquet
+    labels = reader(args.labels)
+    ids, when = args.entity_column, args.timestamp_column
+    if when in labels and pd.api.types.is_string_dtype(labels[when].dtype):  # text (CSV): ISO 8601; without an offset it is refused
+        try:
+            labels[when] = pd.to_datetime(labels[when], format="ISO8601")
+        except ValueError:  # several offsets make no one time zone: as UTC, if every text has its offset
+            if not labels[when].str.contains(r"(?:[zZ]|[+-]\d\d:?\d\d)$").all():
+                raise ValidationError(when, "as_of", "timestamps must be timezone-aware: a time lacks its offset") from None
+            labels[when] = pd.to_datetime(labels[when], format="ISO8601", utc=True)
+    frame = labels if not args.entity_type or ids not in labels else labels.assign(
+        **{ids: args.entity_type + ":" + labels[ids].astype(str)})
+    features = [name.strip() for name in args.features.split(",") if name.strip()]
+    started = time.perf_counter()
+    with FeatureStore(_config(args)) as fs, _rows_progress(not args.no_progress and sys.stderr.isatty()) as progress:
+        out = fs.get_historical_features(frame, features, timestamp_column=when, entity_column=ids, mask=args.mask,
+                                         progress=progress)
+    if frame is not labels:
+        out[ids] = labels[ids]
+    if args.out.endswith((".csv", ".csv.gz")):
+        out.to_csv(args.out, index=False)
+    else:
+        out.to_parquet(args.out, index=False)
+    seconds = time.perf_counter() - started
+    beyond = {name: count for name, count in out.attrs["beyond_retention"].items() if count}
+    print(f"{len(out):,} rows x {len(features)} features in {seconds:.1f} s ({len(out) / max(seconds, 1e-9):,.0f} rows/s) "
+          f"-> {args.out}; beyond retention: {beyond or 'none'}")
+    return 0
+
+
+@contextmanager
+def _rows_progress(bar: bool) -> Iterator[Any]:
+    """A progress callback(rows done, rows) for a training set: a rich progress bar on a terminal,
+    else a line on stderr per chunk."""
+    if not bar:
+        yield lambda done, total: print(f"{done:,} of {total:,} rows", file=sys.stderr, flush=True)
+        return
+    try:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    except ImportError:  # pragma: no cover - the [ingest] extra brings rich
+        yield None
+        return
+    with Progress(TextColumn("training set"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as view:
+        task = view.add_task("rows", total=None)
+        yield lambda done, total: view.update(task, completed=done, total=total)
 
 
 @contextmanager

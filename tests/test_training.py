@@ -172,3 +172,27 @@ def test_training_sets_on_a_cluster(local_cluster: LocalCluster, namespace: str)
             assert got["x"].tolist() == [1.0] * 60 + [2.0] * 60
         finally:
             store.close()
+
+
+def test_the_training_set_command(server, namespace, tmp_path, capsys) -> None:
+    from fsredis.cli import main
+
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace, default_ttl=None)) as store:
+        store.write_features("product:1", {"price": 10.0, "vec": np.ones(3, dtype=np.float32)}, event_time=100)
+        store.write_features("product:1", {"price": 12.0}, event_time=200)
+    target = ["--redis-url", server.url, "--namespace", namespace, "--no-progress"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("sku,at,label\n1,1970-01-01T00:02:30Z,1\n1,1970-01-01T01:04:00+01:00,0\n2,1970-01-01T00:04:00Z,1\n")
+    out = tmp_path / "train.parquet"
+    assert main(["training-set", str(labels), "--features", "price,vec", "--out", str(out), "--entity-column", "sku",
+                 "--timestamp-column", "at", "--type", "product", "--mask", *target]) == 0
+    assert "3 rows x 2 features" in capsys.readouterr().out
+    train = pd.read_parquet(out)
+    assert train["sku"].tolist() == [1, 1, 2]  # the ids as they were in the file
+    assert train["price"].tolist()[:2] == [10.0, 12.0] and pd.isna(train["price"].iloc[2])
+    assert list(train["vec"].iloc[0]) == [1.0, 1.0, 1.0] and train["price__beyond_retention"].tolist() == [False] * 3
+    naive = tmp_path / "naive.csv"
+    for times in ("1970-01-01T00:04:00", "1970-01-01T00:04:00Z\nproduct:1,1970-01-01T00:05:00"):  # naive, or some
+        naive.write_text(f"entity_id,event_timestamp\nproduct:1,{times}\n")
+        assert main(["training-set", str(naive), "--features", "price", "--out", str(tmp_path / "x.csv"), *target]) == 1
+        assert "timezone-aware" in capsys.readouterr().err
