@@ -329,7 +329,10 @@ def ingest_command(args: argparse.Namespace) -> int:
 def training_set_command(args: argparse.Namespace) -> int:
     _require_url(args)
     pd = export._require("pandas")
-    reader = pd.read_csv if args.labels.endswith((".csv", ".csv.gz")) else pd.read_parquet
+    csv = (".csv", ".csv.gz")
+    if not args.labels.endswith(csv) or not args.out.endswith(csv):
+        export._require("pyarrow")  # Parquet: a clean MissingDependency rather than pandas' ImportError
+    reader = pd.read_csv if args.labels.endswith(csv) else pd.read_parquet
     labels = reader(args.labels)
     ids, when = args.entity_column, args.timestamp_column
     if when in labels and pd.api.types.is_string_dtype(labels[when].dtype):  # text (CSV): ISO 8601; without an offset it is refused
@@ -348,7 +351,7 @@ def training_set_command(args: argparse.Namespace) -> int:
                                          progress=progress)
     if frame is not labels:
         out[ids] = labels[ids]
-    if args.out.endswith((".csv", ".csv.gz")):
+    if args.out.endswith(csv):
         out.to_csv(args.out, index=False)
     else:
         out.to_parquet(args.out, index=False)
