@@ -4,10 +4,8 @@
 --! include: lib/limits.lua
 --! include: lib/parse_int.lua
 --! include: lib/parse_names.lua
---! include: lib/read_call.lua
---! include: lib/read_head.lua
---! include: lib/read_index.lua
---! include: lib/index_cut.lua
+--! include: lib/check_entity_hashes.lua
+--! include: lib/read_kept.lua
 --! include: lib/record_at.lua
 --! include: lib/resolve_value.lua
 --! include: lib/pack_head.lua
@@ -37,28 +35,20 @@ if #KEYS == 0 or #KEYS > LIMITS.entities then fail('FSARG', 'fs_get_as_of takes 
 if #ARGV < 2 then fail('FSARG', 'fs_get_as_of takes a time and at least one feature name') end
 local t = parse_int(ARGV[1], 'the as-of time', -LIMITS.time_ms, LIMITS.time_ms)
 parse_names(ARGV, 2, 'fs_get_as_of')
-for e = 1, #KEYS do
-  if string.sub(KEYS[e], -3) ~= '}:e' then fail('FSARG', 'key ' .. e .. ' is not an entity hash <ns>:[<type>:]{<id>}:e') end
-end
+check_entity_hashes(KEYS)
 local n = #ARGV - 1
-local fields = {}
+local names, fields = {}, {}
 for i = 1, n do
-  fields[2 * i - 1] = ARGV[i + 1]
-  fields[2 * i] = ARGV[i + 1] .. '#'
+  names[i] = ARGV[i + 1]
+  fields[2 * i - 1], fields[2 * i] = names[i], names[i] .. '#'
 end
 local beyond, out = {}, {t, false}
 -- One entity: its row of fields, its beyond-retention pairs added to `beyond`.
 local function entity_row(e)
   local key, row, records = KEYS[e], {}, {}
-  local got = {}
-  for first = 1, #fields, 1000 do  -- (unpack() fails near 8,000 values)
-    local part = read_call('HMGET', key, unpack(fields, first, math.min(first + 999, #fields)))
-    for j = 1, #part do got[first + j - 1] = part[j] end
-  end
+  local kept = read_kept(key, names, fields)
   for i = 1, n do
-    local name = ARGV[i + 1]
-    local cur = read_head(name, got[2 * i - 1]) or false
-    local top, entries, cut = read_index(name, got[2 * i] or nil)
+    local name, cur, entries, cut = names[i], kept[i][1], kept[i][2], kept[i][3]
     -- The newest (event, version) at or before T among the kept versions.
     local best_v, best_e, best_x = nil, nil, nil
     if cur and cur.e <= t then best_v, best_e, best_x = cur.v, cur.e, cur.x end
@@ -70,7 +60,6 @@ local function entity_row(e)
     end
     -- A version cut from the index could be the answer unless the one found is at least as new as
     -- every cut one (a tie goes to the kept version: cut ones have lower version numbers).
-    cut = index_cut(top, entries, cur, cut)
     if cut > -LIMITS.time_ms - 1 and (not best_v or best_e < cut) then
       beyond[#beyond + 1] = e
       beyond[#beyond + 1] = i

@@ -3,6 +3,7 @@
 --! include: lib/fail.lua
 --! include: lib/limits.lua
 --! include: lib/parse_names.lua
+--! include: lib/check_entity_hashes.lua
 --! include: lib/hmget_many.lua
 --! include: lib/now_ms.lua
 -- Read the same features of many entities in one call, as stored: each field with its 24-byte
@@ -20,10 +21,7 @@
 if #ARGV == 0 then fail('FSARG', 'fs_get_batch needs at least one feature name') end
 if #KEYS > LIMITS.entities then fail('FSARG', 'fs_get_batch takes at most ' .. LIMITS.entities .. ' entities') end
 parse_names(ARGV, 1, 'fs_get_batch')
-local sub = string.sub
-for e = 1, #KEYS do
-  if sub(KEYS[e], -3) ~= '}:e' then fail('FSARG', 'key ' .. e .. ' is not an entity hash <ns>:[<type>:]{<id>}:e') end
-end
+check_entity_hashes(KEYS)
 local out = {now_ms()}
 for e = 1, #KEYS do
   out[e + 1] = hmget_many(KEYS[e], ARGV)

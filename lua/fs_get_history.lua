@@ -3,10 +3,8 @@
 --! include: lib/fail.lua
 --! include: lib/limits.lua
 --! include: lib/parse_names.lua
---! include: lib/read_call.lua
---! include: lib/read_head.lua
---! include: lib/read_index.lua
---! include: lib/index_cut.lua
+--! include: lib/check_entity_hashes.lua
+--! include: lib/read_kept.lua
 --! include: lib/read_record.lua
 --! include: lib/hmget_many.lua
 --! include: lib/entity_or_error.lua
@@ -30,9 +28,7 @@
 if #KEYS == 0 or #KEYS > LIMITS.entities then fail('FSARG', 'fs_get_history takes 1 to ' .. LIMITS.entities .. ' entities') end
 if #ARGV == 0 then fail('FSARG', 'fs_get_history needs at least one feature name') end
 parse_names(ARGV, 1, 'fs_get_history')
-for e = 1, #KEYS do
-  if string.sub(KEYS[e], -3) ~= '}:e' then fail('FSARG', 'key ' .. e .. ' is not an entity hash <ns>:[<type>:]{<id>}:e') end
-end
+check_entity_hashes(KEYS)
 local n, pack = #ARGV, struct.pack
 local fields = {}
 for i = 1, n do
@@ -46,18 +42,10 @@ local none = -LIMITS.time_ms - 1
 -- write stored" is taken from the newer version that write made, walking newest first (the walk
 -- of resolve_value, done for all versions at once).
 local function entity_history(key)
-  local got = {}
-  for first = 1, #fields, 1000 do  -- (unpack() fails near 8,000 values)
-    local part = read_call('HMGET', key, unpack(fields, first, math.min(first + 999, #fields)))
-    for j = 1, #part do got[first + j - 1] = part[j] end
-  end
-  local kept, seqs, wanted = {}, {}, {}
+  local kept, seqs, wanted = read_kept(key, ARGV, fields), {}, {}
   for i = 1, n do
     local name = ARGV[i]
-    local cur = read_head(name, got[2 * i - 1]) or false
-    local top, entries, cut = read_index(name, got[2 * i] or nil)
-    kept[i] = {cur, entries, index_cut(top, entries, cur, cut)}
-    for _, entry in ipairs(entries) do
+    for _, entry in ipairs(kept[i][2]) do
       local holder = entry[5]
       if holder <= 0 then
         fail('FSCORRUPT', 'feature=' .. name .. string.format(' rule=record the history record of version %d is missing or unreadable', entry[1]))
