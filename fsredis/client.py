@@ -537,15 +537,11 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         _raise_first(replies)
         result = {e: history.AsOf({}) for e in ids}
         readable, unreadable = True, {}
-        if feature_names is None:
-            for (chunk, _, names), reply in zip(groups, replies):
-                rows, errors, clean = history.decode_as_of([chunk], names, [reply])
-                result.update(rows)
-                unreadable.update(errors)
-                readable = readable and clean
-        elif groups:
-            rows, unreadable, readable = history.decode_as_of([chunk for chunk, _, _ in groups], groups[0][2], replies)
+        for (chunk, _, names), reply in zip(groups, replies):  # (each group has its names)
+            rows, errors, clean = history.decode_as_of([chunk], names, [reply])
             result.update(rows)
+            unreadable.update(errors)
+            readable = readable and clean
         if not readable:
             for e, row in result.items():
                 if (error := commands.corrupt(e, row)) is not None:

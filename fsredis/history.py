@@ -117,13 +117,13 @@ class Histories(NamedTuple):
     def at(self, entity: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each (entity position, time): the position in ``values`` of the answer of an
         as-of read (-1: none, or expired by then), and whether it is beyond retention."""
+        cut = self.cuts[entity]
+        if not len(self.keys):  # nothing kept: beyond retention where versions were trimmed
+            return np.full(len(times), -1), cut != NO_CUT
         times = np.clip(times, -limits.TIME_MS, limits.TIME_MS)  # every event lies within; the order holds
         last = np.searchsorted(self.keys, (entity << 48) | (times + _OFFSET), side="right") - 1
         at = np.maximum(last, 0)
-        found = (last >= 0) & ((self.keys[at] >> 48) == entity) if len(self.keys) else np.zeros(len(times), dtype=bool)
-        cut = self.cuts[entity]
-        if not len(self.keys):
-            return np.full(len(times), -1), cut != NO_CUT
+        found = (last >= 0) & ((self.keys[at] >> 48) == entity)
         beyond = (cut != NO_CUT) & (~found | (self.events[at] < cut))
         expiry = self.expiries[at]
         live = found & ~beyond & ((expiry == 0) | (expiry > times))
