@@ -137,6 +137,12 @@ def open_store() -> Iterator[Any]:
         store.close()
 
 
+def stores_by_max_versions(open_store: Any, server: EmbeddedServer, namespace: str) -> dict[int, Any]:
+    """Stores of one namespace that trim differently: max_versions 1, 2, 3 and 10, no default TTL."""
+    return {mv: open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, max_versions=mv, default_ttl=None))
+            for mv in (1, 2, 3, 10)}
+
+
 def entity_keys_in(server: EmbeddedServer, namespace: str) -> list[bytes]:
     """Every key of a namespace (tests only; SCAN, never on a hot path)."""
     with server.client() as client:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,20 +19,26 @@ from hypothesis import strategies as st
 from fsredis import FeatureStore, FeatureStoreConfig, NotFound, ValidationError
 from fsredis.history import AsOf
 from fsredis.keys import entity_keys
-from tests.conftest import LocalCluster, make_store
+from tests.conftest import LocalCluster, make_store, stores_by_max_versions
 
 NAMES = ["a", "b", "c"]
 FUTURE = time.time() + 10 * 86_400  # after every TTL of the test has run out, before none of the events
-operations = st.lists(
-    st.one_of(
-        # (write, features -> value seed, event time in s, max_versions, ttl in s or None)
-        st.tuples(st.just("write"), st.dictionaries(st.sampled_from(NAMES), st.integers(0, 3), min_size=1),
-                  st.integers(1, 12), st.sampled_from([1, 2, 3, 10]), st.sampled_from([None, 86_400])),
-        st.tuples(st.just("rollback"), st.sampled_from(NAMES), st.integers(1, 12), st.sampled_from([2, 10])),
-        st.tuples(st.just("delete"), st.sampled_from(NAMES)),
-    ),
-    min_size=1, max_size=25,
-)
+
+
+def operations(entities: list[str], names: list[str], most: int) -> st.SearchStrategy[list[tuple[Any, ...]]]:
+    """Writes (entity, features -> value seed, event time in s, max_versions, ttl in s or None),
+    rollbacks (entity, name, version, max_versions) and deletes (entity, name)."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("write"), st.sampled_from(entities),
+                      st.dictionaries(st.sampled_from(names), st.integers(0, 3), min_size=1),
+                      st.integers(1, 12), st.sampled_from([1, 2, 3, 10]), st.sampled_from([None, 86_400])),
+            st.tuples(st.just("rollback"), st.sampled_from(entities), st.sampled_from(names), st.integers(1, 12),
+                      st.sampled_from([2, 10])),
+            st.tuples(st.just("delete"), st.sampled_from(entities), st.sampled_from(names)),
+        ),
+        min_size=1, max_size=most,
+    )
 
 
 class Model:
@@ -72,37 +79,44 @@ def check(store: Any, model: Model, entity: str, t: float) -> None:
             assert name not in got, (name, t, got, model.versions.get(name))
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=operations)
-def test_as_of_reads_agree_with_the_model(open_store, server, namespace, ops) -> None:
-    stores = {mv: open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, max_versions=mv,
-                                                default_ttl=None))
-              for mv in (1, 2, 3, 10)}
-    store = stores[10]
-    store.delete_features("e")
-    model, serial = Model(), 0
+def replay(stores: dict[int, Any], models: dict[str, "Model"], ops: list[tuple[Any, ...]],
+           value: Callable[[str, int, int], Any]) -> None:
+    """Apply ``operations`` to the stores (by max_versions) and to the models of their entities,
+    checking each version number the store gives; ``value(name, seed, serial)`` makes a value
+    that tells every version apart."""
+    serial = 0
     for op in ops:
         if op[0] == "write":
-            _, seeds, event, mv, ttl = op
+            _, entity, seeds, event, mv, ttl = op
             features = {}
             for name, seed in seeds.items():
                 serial += 1
-                features[name] = f"{name}{seed}-{serial}"  # every version's value tells it apart
-            result = stores[mv].write_features("e", features, event_time=event, ttl=ttl)
-            for name, value in features.items():
-                assert result.versions[name] == model.add(name, event, ttl is not None, value)
+                features[name] = value(name, seed, serial)
+            result = stores[mv].write_features(entity, features, event_time=event, ttl=ttl)
+            for name, written in features.items():
+                assert result.versions[name] == models[entity].add(name, event, ttl is not None, written)
         elif op[0] == "rollback":
-            _, name, version, mv = op
+            _, entity, name, version, mv = op
             try:
-                new = stores[mv].rollback_feature("e", name, version)
+                new = stores[mv].rollback_feature(entity, name, version)
             except NotFound:
                 continue
             # A rollback's event time is the server's now: after every event of the test.
+            model = models[entity]
             assert new == model.add(name, time.time(), False, model.versions[name][version - 1][3])
-        elif store.delete_features("e", [op[1]]):
-            model.versions.pop(op[1], None)
+        elif stores[10].delete_features(op[1], [op[2]]):
+            models[op[1]].versions.pop(op[2], None)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations(["e"], NAMES, 25))
+def test_as_of_reads_agree_with_the_model(open_store, server, namespace, ops) -> None:
+    stores = stores_by_max_versions(open_store, server, namespace)
+    stores[10].delete_features("e")
+    model = Model()
+    replay(stores, {"e": model}, ops, lambda name, seed, serial: f"{name}{seed}-{serial}")
     for t in (0, *range(1, 14), time.time() + 60, FUTURE):
-        check(store, model, "e", t)
+        check(stores[10], model, "e", t)
 
 
 def test_as_of_reads_across_clients_and_entities(store) -> None:

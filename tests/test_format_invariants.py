@@ -14,8 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fsredis import FeatureStoreConfig, NotFound
+from fsredis import NotFound
 from fsredis.keys import entity_keys
+from tests.conftest import stores_by_max_versions
 
 NAMES = ["a", "b", "c"]
 operations = st.lists(
@@ -51,9 +52,7 @@ def parse(fields: dict[bytes, bytes]) -> tuple[dict[str, Any], dict[int, int]]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations)
 def test_records_versions_and_values_stay_consistent(open_store, server, namespace, ops) -> None:
-    stores = {mv: open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, max_versions=mv,
-                                                default_ttl=None))
-              for mv in (1, 2, 3, 10)}
+    stores = stores_by_max_versions(open_store, server, namespace)
     store = stores[10]
     store.delete_features("e")
     written: dict[str, list[Any]] = {}  # every version's value, by version - 1 (None: deleted)

@@ -7,7 +7,6 @@ or say beyond retention, and only for a feature that lost versions to trimming.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,22 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fsredis import FeatureStore, FeatureStoreConfig, NotFound, ValidationError
-from tests.conftest import LocalCluster, make_store
-from tests.test_as_of import FUTURE, Model
+from fsredis import FeatureStore, FeatureStoreConfig, ValidationError
+from tests.conftest import LocalCluster, make_store, stores_by_max_versions
+from tests.test_as_of import FUTURE, Model, operations, replay
 
 ENTITIES = ["u:1", "u:2", "u:3"]
 NAMES = ["a", "b"]
-operations = st.lists(
-    st.one_of(
-        st.tuples(st.just("write"), st.sampled_from(ENTITIES),
-                  st.dictionaries(st.sampled_from(NAMES), st.integers(0, 3), min_size=1),
-                  st.integers(1, 12), st.sampled_from([1, 2, 3, 10]), st.sampled_from([None, 86_400])),
-        st.tuples(st.just("rollback"), st.sampled_from(ENTITIES), st.sampled_from(NAMES), st.integers(1, 8)),
-        st.tuples(st.just("delete"), st.sampled_from(ENTITIES), st.sampled_from(NAMES)),
-    ),
-    min_size=1, max_size=30,
-)
 rows = st.lists(st.tuples(st.sampled_from([*ENTITIES, "u:9"]), st.sampled_from([0, *range(1, 14), -1])),
                 min_size=1, max_size=40)
 
@@ -61,35 +50,14 @@ def reference(models: dict[str, Model], frame: pd.DataFrame, name: str) -> list[
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=operations, picks=rows)
+@given(ops=operations(ENTITIES, NAMES, 30), picks=rows)
 def test_training_sets_agree_with_merge_asof(open_store, server, namespace, ops, picks) -> None:
-    stores = {mv: open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, max_versions=mv,
-                                                default_ttl=None))
-              for mv in (1, 2, 3, 10)}
+    stores = stores_by_max_versions(open_store, server, namespace)
     store = stores[10]
     for entity in ENTITIES:
         store.delete_features(entity)
     models = {entity: Model() for entity in ENTITIES}
-    serial = 0
-    for op in ops:
-        if op[0] == "write":
-            _, entity, seeds, event, mv, ttl = op
-            features = {}
-            for name, seed in seeds.items():
-                serial += 1
-                features[name] = float(seed * 1000 + serial)  # numbers, each version told apart
-            stores[mv].write_features(entity, features, event_time=event, ttl=ttl)
-            for name, value in features.items():
-                models[entity].add(name, event, ttl is not None, value)
-        elif op[0] == "rollback":
-            _, entity, name, version = op
-            try:
-                stores[2].rollback_feature(entity, name, version)
-            except NotFound:
-                continue
-            models[entity].add(name, time.time(), False, models[entity].versions[name][version - 1][3])
-        elif store.delete_features(op[1], [op[2]]):
-            models[op[1]].versions.pop(op[2], None)
+    replay(stores, models, ops, lambda name, seed, serial: float(seed * 1000 + serial))  # numbers
     frame = pd.DataFrame({"entity_id": [e for e, _ in picks],
                           "event_timestamp": [FUTURE if t < 0 else float(t) for _, t in picks]})
     got = store.get_historical_features(frame, NAMES, mask=True)
