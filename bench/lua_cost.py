@@ -37,7 +37,7 @@ import redis
 from fsredis import commands, history, library
 from fsredis.config import FeatureStoreConfig
 from fsredis.embedded import default_binary, free_port
-from fsredis.keys import entity_keys
+from fsredis.keys import entity_keys, log_key
 
 NAMES = [f"f{i}" for i in range(10)]
 CALLS = 100
@@ -95,6 +95,7 @@ def measure(lua: Path) -> dict[str, float]:
     """Instructions per call (per entity for batches) of each workload, for the library at ``lua``."""
     lib = library.build(lua, "0")
     policy = commands.Policy.from_config(FeatureStoreConfig(max_versions=10, default_ttl=3600))
+    logging = commands.Policy.from_config(FeatureStoreConfig(max_versions=10, default_ttl=3600, change_log=True, namespace="b"))
     serial = itertools.count()
 
     def values() -> dict[str, float]:
@@ -104,7 +105,7 @@ def measure(lua: Path) -> dict[str, float]:
     def fcall(call: commands.Call) -> Any:
         return counted.client.execute_command("FCALL", call.function, len(call.keys), *call.keys, *call.args)
 
-    def write(entity: str) -> commands.Call:
+    def write(entity: str, policy: commands.Policy = policy) -> commands.Call:
         return commands.write(entity_keys("b", entity), values(), policy, write_id=commands.new_write_id())
 
     with tempfile.TemporaryDirectory(prefix="fsredis-bench-") as tmp:
@@ -125,6 +126,19 @@ def measure(lua: Path) -> dict[str, float]:
                 "fs_write, 10 scalars, at max_versions": counted.cost(lambda: [fcall(c) for c in steady]) / CALLS,
                 "fs_write_batch, 100 x 10, per entity": counted.cost(lambda: fcall(batch)) / len(ids),
             }
+            # The same with the change log on (a library without one refuses the second key: nan).
+            try:
+                for _ in range(20):
+                    fcall(write("steady-log", logging))
+                for i in range(CALLS):  # the streams exist, as they do once each slot had a write
+                    counted.client.xadd(log_key("b", entity_keys("b", f"l{i}").slot), {"#": "warm-up"})
+                fresh_logged = [write(f"l{i}", logging) for i in range(CALLS)]
+                steady_logged = [write("steady-log", logging) for _ in range(CALLS)]
+                figures["fs_write + change log, fresh entity"] = counted.cost(lambda: [fcall(c) for c in fresh_logged]) / CALLS
+                figures["fs_write + change log, at max_versions"] = counted.cost(
+                    lambda: [fcall(c) for c in steady_logged]) / CALLS
+            except redis.ResponseError:
+                figures["fs_write + change log, fresh entity"] = figures["fs_write + change log, at max_versions"] = float("nan")
             keys = [entity_keys("b", f"n{i}") for i in range(CALLS)]
             get = commands.get_batch(keys, NAMES)
             as_of = history.get_as_of(keys, NAMES, int(time.time() * 1000))

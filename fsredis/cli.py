@@ -86,6 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     training.add_argument("--type", dest="entity_type", help="entity type prefixed to each id (product -> product:<id>)")
     training.add_argument("--mask", action="store_true", help="add <feature>__beyond_retention columns")
     training.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
+    training.add_argument("--source", help="join over this offline history directory (fsredis drain) with DuckDB, not Redis")
+    drain = add("drain", "Move the change log (change_log=True) to the offline history: Parquet files per feature.")
+    drain.add_argument("--out", required=True, help="the offline history directory (created when missing)")
+    drain.add_argument("--once", action="store_true", help="drain what the log holds now, then exit")
+    drain.add_argument("--interval", type=float, default=5.0, help="seconds between passes when the log is short (default 5)")
+    drain.add_argument("--settle", type=float, default=2.0,
+                       help="leave entries younger than this many seconds (server time) for the next pass, so an "
+                            "AOF with appendfsync everysec has them on disk first (default 2; 0 with appendfsync always)")
+    drain.add_argument("--max-entries", type=int, default=100_000, help="log entries per batch (default 100,000)")
+    snapshot = add("export-history", "Write the history Redis keeps now to Parquet files per feature (a snapshot).")
+    snapshot.add_argument("--out", required=True, help="a new or empty directory")
+    snapshot.add_argument("--type", dest="entity_type", help="only entities of this type")
+    snapshot.add_argument("--features", help="comma-separated feature names (default: every feature)")
+    snapshot.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
     migrate = add("migrate", "Convert the namespace's entities from storage format 1 (fsredis 0.1) to format 2.")
     migrate.add_argument("--dry-run", action="store_true", help="only count the entities still in format 1")
 
@@ -93,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {
         "serve": serve_command, "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
         "apply": apply_command, "diff": diff_command, "registry": registry_command, "migrate": migrate_command,
-        "ingest": ingest_command, "training-set": training_set_command,
+        "ingest": ingest_command, "training-set": training_set_command, "drain": drain_command,
+        "export-history": export_history_command,
     }[args.command]
     try:
         return run(args)
@@ -327,9 +342,10 @@ def ingest_command(args: argparse.Namespace) -> int:
 
 
 def training_set_command(args: argparse.Namespace) -> int:
-    _require_url(args)
     pd = export._require("pandas")
     csv = (".csv", ".csv.gz")
+    if not args.source:
+        _require_url(args)
     if not args.labels.endswith(csv) or not args.out.endswith(csv):
         export._require("pyarrow")  # Parquet: a clean MissingDependency rather than pandas' ImportError
     reader = pd.read_csv if args.labels.endswith(csv) else pd.read_parquet
@@ -346,9 +362,15 @@ def training_set_command(args: argparse.Namespace) -> int:
         **{ids: args.entity_type + ":" + labels[ids].astype(str)})
     features = [name.strip() for name in args.features.split(",") if name.strip()]
     started = time.perf_counter()
-    with FeatureStore(_config(args)) as fs, _rows_progress(not args.no_progress and sys.stderr.isatty()) as progress:
-        out = fs.get_historical_features(frame, features, timestamp_column=when, entity_column=ids, mask=args.mask,
-                                         progress=progress)
+    with _rows_progress(not args.no_progress and sys.stderr.isatty()) as progress:
+        options = dict(timestamp_column=when, entity_column=ids, mask=args.mask)
+        if args.source:
+            from fsredis import offline
+
+            out = offline.get_historical_features(args.source, frame, features, **options)
+        else:
+            with FeatureStore(_config(args)) as fs:
+                out = fs.get_historical_features(frame, features, progress=progress, **options)
     if frame is not labels:
         out[ids] = labels[ids]
     if args.out.endswith(csv):
@@ -362,20 +384,60 @@ def training_set_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_history_command(args: argparse.Namespace) -> int:
+    _require_url(args)
+    export._require("pyarrow")
+    features = [name.strip() for name in args.features.split(",") if name.strip()] if args.features else None
+    with FeatureStore(_config(args)) as fs, _rows_progress(not args.no_progress and sys.stderr.isatty(), "entities") as progress:
+        report = fs.export_history(args.out, entity_type=args.entity_type, features=features, progress=progress)
+    print(f"{report.entities:,} entities, {report.versions:,} rows in {report.files} files in {report.seconds:.1f} s -> {args.out}")
+    return 0
+
+
+def drain_command(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from fsredis.drain import Drainer
+
+    _require_url(args)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def said(report: Any) -> None:
+        print(f"batch {report.batch}: {report.entries:,} entries, {report.rows:,} rows, {report.files} files "
+              f"from {report.streams} streams in {report.seconds:.2f} s", flush=True)
+
+    with FeatureStore(_config(args)) as fs, Drainer(fs, args.out, max_entries=args.max_entries, settle=args.settle) as drainer:
+        print(f"fsredis drain: {redacted_url(fs.config.redis_url or '')} namespace {fs.config.namespace} -> {args.out}", flush=True)
+        if args.once:
+            while True:  # until a pass leaves nothing behind
+                report = drainer.drain_once()
+                if report.entries:
+                    said(report)
+                if not report.more:
+                    break
+        else:
+            drainer.run(args.interval, stop=stop.is_set, on_batch=said,
+                        on_error=lambda error: print(f"fsredis drain: {error}; trying again", file=sys.stderr, flush=True))
+    return 0
+
+
 @contextmanager
-def _rows_progress(bar: bool) -> Iterator[Any]:
-    """A progress callback(rows done, rows) for a training set: a rich progress bar on a terminal,
-    else a line on stderr per chunk."""
+def _rows_progress(bar: bool, unit: str = "rows") -> Iterator[Any]:
+    """A progress callback(done, total) for a training set or a snapshot: a rich progress bar on
+    a terminal, else a line on stderr per chunk."""
     if not bar:
-        yield lambda done, total: print(f"{done:,} of {total:,} rows", file=sys.stderr, flush=True)
+        yield lambda done, total: print(f"{done:,} of {total:,} {unit}", file=sys.stderr, flush=True)
         return
     try:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     except ImportError:  # pragma: no cover - the [ingest] extra brings rich
         yield None
         return
-    with Progress(TextColumn("training set"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as view:
-        task = view.add_task("rows", total=None)
+    with Progress(TextColumn(unit), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as view:
+        task = view.add_task(unit, total=None)
         yield lambda done, total: view.update(task, completed=done, total=total)
 
 

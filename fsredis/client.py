@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +50,7 @@ from fsredis.library import Library, bundled
 from fsredis.metrics import Metrics
 from fsredis.ingest import IngestOperations
 from fsredis.migrate import MigrationOperations
+from fsredis.snapshot import SnapshotOperations
 from fsredis.registry import REGISTRY_ATTEMPTS, RegistryOperations, versions
 from fsredis.routing import UNSETTLED, ClusterBatch, ReadMerger, as_redis_error, half_left, replica_share, wait_ms
 from fsredis.transforms import product_transforms
@@ -145,7 +147,7 @@ def _through_sentinels(module: Any, config: FeatureStoreConfig, options: dict[st
     return manager.master_for(master, redis_class=module.Redis, **options)
 
 
-class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
+class _Operations(RegistryOperations, MigrationOperations, IngestOperations, SnapshotOperations):
     """The public API, written once; ``_run`` is supplied by the sync or async executor."""
 
     def __init__(
@@ -359,7 +361,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         names = None if feature_names is None else commands.check_names(feature_names)
         if names == []:
             return 0
-        return int((yield from self._send(commands.delete(keys, names))))
+        return int((yield from self._send(commands.delete(keys, names, self._policy))))
 
     # -- computed features ------------------------------------------------------------------------
 
@@ -556,7 +558,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
     def get_historical_features(
         self, entity_df: Any, features: Sequence[str], *, timestamp_column: str = "event_timestamp",
         entity_column: str = "entity_id", mask: bool = False, progress: training.Progress | None = None,
-        format: str = "pandas", timeout: float | None = None,
+        format: str = "pandas", timeout: float | None = None, source: str | os.PathLike[str] | None = None,
     ) -> Any:
         """A training set: ``entity_df`` (a pandas DataFrame or a pyarrow Table of labelled rows)
         with one column per feature, each row's values point-in-time correct — as
@@ -572,9 +574,19 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         of entities. ``timeout``: seconds per 1,000 rows for the whole join; without it, each call
         to Redis is bounded by ``socket_timeout`` (a training set may take minutes).
         ``format="arrow"`` returns a pyarrow Table instead of a DataFrame.
+
+        ``source``: the directory of an offline history (``fsredis drain``): the same join runs
+        there with DuckDB (``pip install 'fsredis[offline]'``), over every version drained, and
+        Redis is not called (:func:`fsredis.offline.get_historical_features`).
         """
         if format not in ("pandas", "arrow"):
             raise ValueError(f"format must be 'pandas' or 'arrow', not {format!r}")
+        if source is not None:  # (async: in a thread, as the join is DuckDB's work, not I/O)
+            join = functools.partial(
+                _offline_join, source, entity_df, features, timestamp_column=timestamp_column,
+                entity_column=entity_column, mask=mask, format=format, progress=progress,
+            )
+            return asyncio.to_thread(join) if self._is_async else join()
         rows = len(entity_df) if hasattr(entity_df, "__len__") else 1  # (bounds the entities: the deadline's size)
         steps = self._historical(entity_df, features, timestamp_column, entity_column, mask, progress, format)
         return self._run("get_historical_features", steps, timeout, max(rows, 1))
@@ -888,6 +900,15 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations):
         except BaseException:
             server.stop()
             raise
+
+
+def _offline_join(source: Any, entity_df: Any, features: Sequence[str], *, progress: Any, **options: Any) -> Any:
+    from fsredis import offline
+
+    result = offline.get_historical_features(source, entity_df, features, **options)
+    if progress is not None:
+        progress(len(result), len(result))
+    return result
 
 
 @contextlib.contextmanager

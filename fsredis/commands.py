@@ -21,7 +21,7 @@ from fsredis import codec
 from fsredis.config import FeatureStoreConfig
 from fsredis import limits
 from fsredis.errors import CorruptValue, FeatureStoreError, ValidationError, translate
-from fsredis.keys import EntityKeys, RegistryKeys
+from fsredis.keys import EntityKeys, RegistryKeys, log_key
 
 NO_EXPIRY = -1
 BATCH_ENTITIES_PER_CALL = 500
@@ -81,6 +81,8 @@ class Policy:
     max_value_bytes: int
     embedding_dtype: str
     history_limit: int
+    change_log: str | None = None
+    """The namespace whose change log writes append to (``config.change_log``), or None."""
     options: bytes = b""
     """The options every write shares, a msgpack fixmap (lua/lib/parse_options.lua);
     :meth:`pack_options` adds a call's own entries to it."""
@@ -103,7 +105,15 @@ class Policy:
             max_value_bytes=config.max_value_bytes,
             embedding_dtype=config.embedding_dtype,
             history_limit=max(config.max_versions, 1),
+            change_log=config.namespace if config.change_log else None,
         )
+
+    def keys_of(self, keys: EntityKeys) -> tuple[str, ...]:
+        """The keys of a writing call about one entity: its hash, and its slot's change log when
+        the log is on (lua/lib/log_key.lua)."""
+        if self.change_log is None:
+            return (keys.entity,)
+        return keys.entity, log_key(self.change_log, keys.slot)
 
     def pack_options(self, **own: Any) -> bytes:
         """The options map of one call: the shared entries and ``own`` (those not None)."""
@@ -249,7 +259,7 @@ def write(
     options = policy.pack_options(
         id=_check_write_id(write_id), event_time=event_ms("event_time", event_time), ttl=_ttl_option(features, ttl)
     )
-    return Call("fs_write", tuple(keys), (options, meta, *_pairs(features, policy)))
+    return Call("fs_write", policy.keys_of(keys), (options, meta, *_pairs(features, policy)))
 
 
 def decode_write(names: Sequence[str], raw: list[int]) -> WriteResult:
@@ -269,7 +279,7 @@ def write_batch(
     args: list[Any] = [policy.pack_options(ttl=ttl), meta]
     keys: list[str] = []
     for entity, write_id, event, pairs in rows:
-        keys.append(entity.entity)
+        keys += policy.keys_of(entity)
         args += (write_id, "" if event is None else event, len(pairs) // 2, *pairs)
     return Call("fs_write_batch", tuple(keys), tuple(args))
 
@@ -610,7 +620,7 @@ def rollback(
     check_name(name)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= limits.VERSION:
         raise ValidationError(name, "version", f"versions are integers from 1 to {limits.VERSION}, got {version!r}")
-    return Call("fs_rollback", tuple(keys), (policy.pack_options(id=_check_write_id(write_id)), meta, name, version))
+    return Call("fs_rollback", policy.keys_of(keys), (policy.pack_options(id=_check_write_id(write_id)), meta, name, version))
 
 
 def decode_rollback(raw: int | list[int]) -> int:
@@ -618,9 +628,9 @@ def decode_rollback(raw: int | list[int]) -> int:
     return int(raw[1]) if isinstance(raw, list) else int(raw)
 
 
-def delete(keys: EntityKeys, names: Sequence[str] | None) -> Call:
+def delete(keys: EntityKeys, names: Sequence[str] | None, policy: Policy) -> Call:
     """fs_delete of ``names``, or of the whole entity when None."""
-    return Call("fs_delete", tuple(keys), tuple(names or ()))
+    return Call("fs_delete", policy.keys_of(keys), tuple(names or ()))
 
 
 def version() -> Call:

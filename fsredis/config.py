@@ -90,6 +90,10 @@ class FeatureStoreConfig:
     whose expired values the client drops against an upper bound of the server's clock
     (fsredis/clock.py), or ``function``, ``fs_get`` checking expiry inside Redis. A cluster, and
     reads of every feature (no names), always use ``function``."""
+    change_log: bool = False
+    """Append every version a write makes (and every delete) to a change log inside Redis, a
+    stream per cluster slot beside its entities, for ``fsredis drain`` to move to the offline
+    history (Parquet). Off by default; while on, the log grows until drained."""
     dedup_window: float = 300.0
     """Seconds during which a write id is remembered, so a retried write is not applied twice."""
     retries: int = 3

@@ -15,12 +15,19 @@ part in braces), so every key of one Lua call about one entity shares its slot; 
 an id may not contain braces. The schema registry of a namespace lives in ``<ns>:{registry}``
 (see :func:`registry_keys`). ``docs/storage_format.md`` describes the fields; format 1 used four
 keys per entity (:func:`v1_keys`, read by ``fsredis migrate``).
+
+With the change log on, a write also appends to the stream ``<ns>:{<tag>}:log`` of its entity's
+slot (:func:`log_key`): the tag is a short string that hashes to that slot, so the stream lives
+beside the entity on a cluster and moves with it when the slot moves.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
+
+import numpy as np
 
 from redis.crc import key_slot
 
@@ -154,3 +161,42 @@ def entity_of(key: str, namespace: str) -> str | None:
         return None
     ident = tagged[1:-1]
     return f"{group}:{ident}" if group else ident
+
+
+SLOTS = 16384
+_TAG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
+
+
+@functools.cache
+def slot_tags() -> tuple[str, ...]:
+    """For each cluster slot, the first 3-character string over ``0-9 A-Z a-z - _`` (in that
+    order, the first character varying slowest) whose CRC16 puts it in the slot. Fixed for all
+    versions: the change-log keys depend on it (docs/storage_format.md, "Change log")."""
+    table = np.zeros(256, dtype=np.uint32)
+    for byte in range(256):  # the CRC16/XMODEM table Redis uses
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+        table[byte] = crc
+    alphabet = np.frombuffer(_TAG_ALPHABET.encode(), dtype=np.uint8).astype(np.uint32)
+    n = len(alphabet)
+    index = np.arange(n**3)
+    crc = np.zeros(n**3, dtype=np.uint32)
+    for digit in (index // (n * n), index // n % n, index % n):
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ alphabet[digit]) & 0xFF]
+    slots, first = np.unique(crc % SLOTS, return_index=True)
+    if len(slots) != SLOTS:  # pragma: no cover - the alphabet covers every slot
+        raise AssertionError("some slot has no 3-character tag")
+    return tuple(
+        _TAG_ALPHABET[i // (n * n)] + _TAG_ALPHABET[i // n % n] + _TAG_ALPHABET[i % n] for i in first.tolist()
+    )
+
+
+def log_key(namespace: str, slot: int) -> str:
+    """The change log of the entities of ``slot``: ``<ns>:{<tag>}:log`` (:func:`slot_tags`)."""
+    return f"{namespace}:{{{slot_tags()[slot]}}}:log"
+
+
+def log_keys(namespace: str) -> list[str]:
+    """The change log of every slot, in slot order."""
+    return [f"{namespace}:{{{tag}}}:log" for tag in slot_tags()]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,29 +48,44 @@ def timestamps_ms(column: Any, name: str) -> np.ndarray:
     raise ValidationError(name, "as_of", f"timestamps are timezone-aware datetimes or seconds since the epoch, not {column.dtype}")
 
 
+class Labels(NamedTuple):
+    """The caller's labelled rows, checked: the frame, the feature names, each row's time (ms)
+    and entity id."""
+
+    frame: Any
+    names: list[str]
+    times: np.ndarray
+    ids: np.ndarray
+
+
+def labels(frame: Any, features: Sequence[str], timestamp_column: str, entity_column: str) -> Labels:
+    """Check the inputs of a point-in-time join (a pandas DataFrame or a pyarrow Table)."""
+    pd = export._require("pandas")
+    if hasattr(frame, "to_pandas") and not isinstance(frame, pd.DataFrame):  # a pyarrow Table
+        frame = frame.to_pandas()
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"entity_df is a pandas DataFrame or a pyarrow Table, not {type(frame).__name__}")
+    for column in (entity_column, timestamp_column):
+        if column not in frame.columns:
+            raise ValueError(f"entity_df has no column {column!r} (columns: {list(frame.columns)})")
+    names = commands.check_names(list(features))
+    clash = [name for name in names if name in frame.columns]
+    if clash:
+        raise ValueError(f"entity_df already has columns named like features: {clash}")
+    times = timestamps_ms(frame[timestamp_column], timestamp_column)
+    return Labels(frame, names, times, frame[entity_column].astype(str).to_numpy())
+
+
 class Join:
     """One point-in-time join: the frame's rows grouped by entity, the answers as they come."""
 
     def __init__(self, frame: Any, features: Sequence[str], timestamp_column: str, entity_column: str) -> None:
         pd = export._require("pandas")
-        if hasattr(frame, "to_pandas") and not isinstance(frame, pd.DataFrame):  # a pyarrow Table
-            frame = frame.to_pandas()
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"entity_df is a pandas DataFrame or a pyarrow Table, not {type(frame).__name__}")
-        for column in (entity_column, timestamp_column):
-            if column not in frame.columns:
-                raise ValueError(f"entity_df has no column {column!r} (columns: {list(frame.columns)})")
-        self.names = commands.check_names(list(features))
-        clash = [name for name in self.names if name in frame.columns]
-        if clash:
-            raise ValueError(f"entity_df already has columns named like features: {clash}")
-        self.frame = frame
-        self.times = timestamps_ms(frame[timestamp_column], timestamp_column)
-        ids = frame[entity_column].astype(str).to_numpy()
-        self.rows = {entity: positions for entity, positions in pd.Series(np.arange(len(frame))).groupby(ids).indices.items()}
-        self.total, self.done = len(frame), 0
-        self.columns = {name: np.full(len(frame), None, dtype=object) for name in self.names}
-        self.beyond = {name: np.zeros(len(frame), dtype=bool) for name in self.names}
+        self.frame, self.names, self.times, ids = labels(frame, features, timestamp_column, entity_column)
+        self.rows = {entity: positions for entity, positions in pd.Series(np.arange(len(ids))).groupby(ids).indices.items()}
+        self.total, self.done = len(ids), 0
+        self.columns = {name: np.full(len(ids), None, dtype=object) for name in self.names}
+        self.beyond = {name: np.zeros(len(ids), dtype=bool) for name in self.names}
 
     def chunks(self, size: int = CHUNK_ENTITIES) -> Iterator[list[str]]:
         """The distinct entities, ``size`` at a time."""
@@ -94,24 +109,31 @@ class Join:
         self.done += len(positions)
 
     def result(self, mask: bool, format: str = "pandas") -> Any:
-        """The frame with one column per feature (numbers as float64 with NaN for missing, other
-        values as objects with None); ``attrs["beyond_retention"]`` counts per feature the rows
-        left empty for that reason, and with ``mask`` a boolean column ``<feature>__beyond_retention``
-        marks them. ``format="arrow"``: the same as a pyarrow Table (the counts in its schema
-        metadata, ``b"fsredis.beyond_retention"``, as JSON)."""
-        pd = export._require("pandas")
-        out = self.frame.copy()
+        """The frame with the answers (:func:`assemble`)."""
+        columns = {}
         for name in self.names:
             column = self.columns[name]
-            numeric = export._numeric(list(column))
-            out[name] = pd.Series(column.astype(np.float64) if numeric else column, index=out.index,
-                                  dtype=np.float64 if numeric else object)
-            if mask:
-                out[f"{name}__beyond_retention"] = self.beyond[name]
-        out.attrs["beyond_retention"] = {name: int(self.beyond[name].sum()) for name in self.names}
-        if format == "pandas":
-            return out
-        pa = export._require("pyarrow")
-        table = pa.Table.from_pandas(out, preserve_index=False)
-        meta = {**(table.schema.metadata or {}), b"fsredis.beyond_retention": json.dumps(out.attrs["beyond_retention"]).encode()}
-        return table.replace_schema_metadata(meta)
+            columns[name] = column.astype(np.float64) if export._numeric(list(column)) else column
+        return assemble(self.frame, columns, self.beyond, mask, format)
+
+
+def assemble(frame: Any, columns: dict[str, np.ndarray], beyond: dict[str, np.ndarray], mask: bool,
+             format: str = "pandas") -> Any:
+    """``frame`` with one column per feature (numbers as float64 with NaN for missing, other
+    values as objects with None); ``attrs["beyond_retention"]`` counts per feature the rows left
+    empty for that reason, and with ``mask`` a boolean column ``<feature>__beyond_retention``
+    marks them. ``format="arrow"``: the same as a pyarrow Table (the counts in its schema
+    metadata, ``b"fsredis.beyond_retention"``, as JSON)."""
+    pd = export._require("pandas")
+    out = frame.copy()
+    for name, column in columns.items():
+        out[name] = pd.Series(column, index=out.index, dtype=column.dtype)
+        if mask:
+            out[f"{name}__beyond_retention"] = beyond[name]
+    out.attrs["beyond_retention"] = {name: int(beyond[name].sum()) for name in columns}
+    if format == "pandas":
+        return out
+    pa = export._require("pyarrow")
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), b"fsredis.beyond_retention": json.dumps(out.attrs["beyond_retention"]).encode()}
+    return table.replace_schema_metadata(meta)

@@ -1,6 +1,8 @@
 --! function: fs_delete
 --! include: lib/fail.lua
 --! include: lib/parse_entity_key.lua
+--! include: lib/parse_log_key.lua
+--! include: lib/append_log.lua
 --! include: lib/parse_names.lua
 --! include: lib/hmget_many.lua
 --! include: lib/read_head.lua
@@ -16,23 +18,35 @@
 -- Parse, then apply: the key and names are checked before the first write.
 --
 -- KEYS[1]  entity hash  <ns>:[<type>:]{<id>}:e
+-- KEYS[2]  optional: the change log of the entity's slot, as fs_write; given, the deleted
+--          features are appended to it (name, '' each; lib/append_log.lua)
 -- ARGV     feature names (no '#', at most 10,000); none deletes the entity
 -- Returns the number of features that existed (had a value or a history) and were deleted.
 -- Errors: FSARG (malformed key or names)
-if #KEYS ~= 1 then fail('FSARG', 'fs_delete takes one key, the entity hash') end
+if #KEYS ~= 1 and #KEYS ~= 2 then fail('FSARG', 'fs_delete takes the entity hash and optionally its change log') end
 local key = parse_entity_key(KEYS[1], true)
+local log = KEYS[2] and parse_log_key(key, KEYS[2])
 parse_names(ARGV, 1, 'fs_delete')
 local rcall = redis.call
+local function logged(names)  -- the deleted features in the change log
+  if log and #names > 0 then
+    local now, empty = now_ms(), {}
+    for i = 1, #names do empty[i] = '' end
+    append_log(log, key, now, now, '', '', names, empty, nil)
+  end
+end
 if #ARGV == 0 then
-  local names, count = {}, 0
+  local names, count, deleted = {}, 0, {}
   for _, field in ipairs(rcall('HKEYS', key)) do
     local name = string.match(field, '^([^#]+)#?$')  -- "price" and "price#": the feature price
     if name and not names[name] then
       names[name] = true
       count = count + 1
+      deleted[count] = name
     end
   end
   rcall('DEL', key)
+  logged(deleted)
   return count
 end
 local fields = {}
@@ -43,7 +57,7 @@ end
 local got = hmget_many(key, fields)
 
 -- Everything is checked: from here on, apply.
-local deltas, count, gone = {}, 0, {}
+local deltas, count, gone, deleted = {}, 0, {}, {}
 local function drop(seq)
   if seq > 0 then deltas[seq] = (deltas[seq] or 0) - 1 end
 end
@@ -52,6 +66,7 @@ for i = 1, #ARGV do
   if (cur or index) and not gone[ARGV[i]] then
     gone[ARGV[i]] = true
     count = count + 1
+    deleted[count] = ARGV[i]
     local ok, head = pcall(read_head, ARGV[i], cur)  -- a damaged field points at nothing
     if ok and head then drop(head.s) end
     local readable, _, entries = pcall(read_index, ARGV[i], index or nil)
@@ -70,4 +85,5 @@ adjust_refs(key, deltas)
 local expiries = {}
 for _, pair in ipairs(scan_heads(key, {})) do expiries[#expiries + 1] = pair[2].x end
 set_deadline(key, seq, expiries, now_ms())
+logged(deleted)
 return count

@@ -4,6 +4,7 @@
 --! include: lib/now_ms.lua
 --! include: lib/parse_int.lua
 --! include: lib/parse_entity_key.lua
+--! include: lib/parse_log_key.lua
 --! include: lib/parse_options.lua
 --! include: lib/parse_meta.lua
 --! include: lib/check_name.lua
@@ -24,6 +25,7 @@
 -- Parse, then apply, as fs_write: the old value is found and checked before the first write.
 --
 -- KEYS[1]  entity hash  <ns>:[<type>:]{<id>}:e
+-- KEYS[2]  optional: the change log of the entity's slot, as fs_write
 -- ARGV[1]  options, as fs_write (id required; event_time is not taken)
 -- ARGV[2]  meta, as fs_write
 -- ARGV[3]  feature name
@@ -33,8 +35,9 @@
 --         is unreadable); FSNOTFOUND feature=<name> rule=version (no such version) | rule=trimmed
 --         (no longer kept); FSVALIDATION feature=<name> rule=<rule> when the old value breaks
 --         today's definition
-if #KEYS ~= 1 then fail('FSARG', 'fs_rollback takes one key, the entity hash') end
+if #KEYS ~= 1 and #KEYS ~= 2 then fail('FSARG', 'fs_rollback takes the entity hash and optionally its change log') end
 local key = parse_entity_key(KEYS[1], true)
+local log = KEYS[2] and parse_log_key(key, KEYS[2])
 if #ARGV ~= 4 then fail('FSARG', 'fs_rollback takes 4 arguments, got ' .. #ARGV) end
 local o = parse_options(ARGV[1], true)
 if o.event_time ~= nil then fail('FSARG', 'fs_rollback takes no event_time: the restored value becomes current') end
@@ -63,5 +66,6 @@ local names, values, ttls = parse_features(key, {name, value}, 1, 1, o)
 meta['rolled_back_from'] = target
 
 -- Everything is checked: from here on, apply.
+o.log = log
 o.event_time = math.max(now, cur and cur.e or now)
 return apply_write(key, st, names, values, ttls, o, cmsgpack.pack(meta), now)[1]

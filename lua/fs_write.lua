@@ -2,6 +2,7 @@
 --! include: lib/fail.lua
 --! include: lib/now_ms.lua
 --! include: lib/parse_entity_key.lua
+--! include: lib/parse_log_key.lua
 --! include: lib/parse_options.lua
 --! include: lib/parse_meta.lua
 --! include: lib/parse_features.lua
@@ -18,6 +19,8 @@
 -- first write (Redis does not roll a function back), so a refused call changes nothing.
 --
 -- KEYS[1]  entity hash  <ns>:[<type>:]{<id>}:e
+-- KEYS[2]  optional: the change log of the entity's slot <ns>:{<tag>}:log, a stream; given, the
+--          versions the write makes are appended to it (lib/append_log.lua)
 -- ARGV[1]  options, a msgpack map: id (the write id, required), event_time, max_versions,
 --          dedup_ms, max_bytes, ttl, scalar_ttl, embedding_ttl (lib/parse_options.lua)
 -- ARGV[2]  meta, a msgpack map of lineage (source, producer, inputs, ...), stored once for the
@@ -30,9 +33,10 @@
 --         feature=<name> rule=head|index|entity (a stored field written around the library),
 --         FSVALIDATION feature=<name> rule=name|encoding|size|finite|ttl|duplicate|unregistered,
 --         or a registered rule: definition|nullable|dtype|dim|min|max|allowed|max_length|items
-if #KEYS ~= 1 then fail('FSARG', 'fs_write takes one key, the entity hash') end
+if #KEYS ~= 1 and #KEYS ~= 2 then fail('FSARG', 'fs_write takes the entity hash and optionally its change log') end
 local key, absent = parse_entity_key(KEYS[1], true)
 local o = parse_options(ARGV[1], true)
+if KEYS[2] then o.log = parse_log_key(key, KEYS[2]) end
 local _, meta = parse_meta(ARGV[2])
 if #ARGV < 4 or #ARGV % 2 ~= 0 then fail('FSARG', 'features come as name, value pairs after the options and meta') end
 local names, values, ttls = parse_features(key, ARGV, 3, (#ARGV - 2) / 2, o)

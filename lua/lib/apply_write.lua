@@ -7,6 +7,7 @@
 --! include: lib/index_header.lua
 --! include: lib/read_index.lua
 --! include: lib/index_cut.lua
+--! include: lib/append_log.lua
 -- apply_write(key, st, names, values, ttls, o, meta, now) -> the version each feature got: positive
 -- when it became the current value, negative when it went to history only (an event older than
 -- the current value's). `st` is read_entity's state, names/values/ttls parse_features' lists, `o`
@@ -29,6 +30,8 @@
 --   * Expiry: each current value carries its own; expired values of other features move to
 --     history when the entity's earliest expiry has passed; the key expires with its last live
 --     value, or never while one has no expiry.
+--   * Change log: with o.log (a stream key, lib/parse_log_key.lua), every version this write makes is
+--     also appended there, one entry for the write (lib/append_log.lua).
 local function apply_write(key, st, names, values, ttls, o, meta, now)
   local sub, pack, unpack_at = string.sub, struct.pack, struct.unpack
   local no_cut = -LIMITS.time_ms - 1
@@ -44,6 +47,8 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   local own, held_names, held_values = 0, {}, {}
   local versions, expiries = {}, {}
   local nset, nheld = 0, 0  -- #set and #held_names, kept by hand on the hot path
+  local logged = o.log and {}  -- the name of each new version, and below its value and head
+  local logged_values, logged_heads = {}, {}
 
   -- One feature: `value` (nil: move the expired current value to history) with its expiry.
   local function settle(name, cur, index, value, expires, purge)
@@ -64,6 +69,10 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
     local current, result = 0, nil
     if value then
       top = top + 1
+      if logged then
+        local k = #logged + 1
+        logged[k], logged_values[k], logged_heads[2 * k - 1], logged_heads[2 * k] = name, value, top, expires
+      end
       if not cur or (cur.x > 0 and cur.x <= now) or event >= cur.e then
         set[nset + 1], set[nset + 2] = name, pack('<i6i6i6i6c0', expires, event, top, head_seq, value)  -- (pack_head)
         nset = nset + 2
@@ -170,6 +179,7 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   if #unset > 0 then call_chunked('HDEL', key, unset) end
   deltas[seq] = nil
   adjust_refs(key, deltas)
+  if logged then append_log(o.log, key, now, event, o.id or '', meta, logged, logged_values, logged_heads) end
 
   -- The key's deadline: exact when the entity was scanned (or must be), else only ever later.
   local rcall = redis.call

@@ -1,0 +1,191 @@
+"""The change log: what a write appends to its slot's stream, and the rows the offline history
+keeps of it.
+
+With ``change_log`` on, every write (``fs_write``, ``fs_write_batch``, ``fs_rollback``) appends
+one entry per entity to the stream ``<ns>:{<tag>}:log`` of the entity's slot, in the same Lua
+call as the write itself: a version is in the log exactly when it is in the entity, whatever
+crashes. ``fs_delete`` appends the features it deleted. Layout (docs/storage_format.md, "Change
+log")::
+
+    "#"   int48 server time ms | int48 event time ms
+    "#k"  the entity key      "#w" the write id ('' for none)      "#m" the meta (msgpack map)
+    "#v"  per feature field below, in order: int48 version | int48 expiry ms (0: never)
+    <name>  the encoded value of its new version, or '' for a deleted feature (no "#v" then)
+
+This module turns entries into :data:`SCHEMA` rows, one per version or deletion; it does no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fsredis import codec
+from fsredis.errors import CorruptValue
+from fsredis.keys import entity_of
+
+SEQUENCE_SPAN = 1_000_000
+"""``change`` = stream id ms * SEQUENCE_SPAN + seq: one int64 that orders an entity's changes."""
+
+COLUMNS = (
+    "entity", "kind", "version", "event_time", "ingested_at", "expires_at", "number", "value",
+    "write_id", "lineage", "change",
+)
+VERSION, DELETE, CUT = "version", "delete", "cut"
+"""Kinds of row: a version; a deletion of the feature (value, history, counter); and in a
+snapshot (:mod:`fsredis.snapshot`), the newest event time of the versions Redis had trimmed."""
+
+
+def schema() -> Any:
+    """The pyarrow schema of a feature's offline history (the feature is the partition,
+    ``feature=<name>``): one row per version, deletion or cut (``kind``)."""
+    import pyarrow as pa
+
+    stamp = pa.timestamp("ms", tz="UTC")
+    return pa.schema([
+        ("entity", pa.string()),          # the entity id, e.g. "product:123"
+        ("kind", pa.string()),            # VERSION, DELETE or CUT
+        ("version", pa.int64()),          # null but for a version
+        ("event_time", stamp),            # when the value was true (a cut: the newest trimmed)
+        ("ingested_at", stamp),           # the server's time of the write
+        ("expires_at", stamp),            # null: never
+        ("number", pa.float64()),         # the value when it is an int or float, else null
+        ("value", pa.binary()),           # the encoded value (docs/storage_format.md, "Values")
+        ("write_id", pa.string()),
+        ("lineage", pa.string()),         # JSON: the write's meta with the feature's own entries
+        ("change", pa.int64()),           # order of the entity's changes (see SEQUENCE_SPAN)
+    ])
+
+
+def _int48(raw: bytes, at: int) -> int:
+    return int.from_bytes(raw[at : at + 6], "little", signed=True)
+
+
+def change_of(entry_id: bytes | str) -> int:
+    """The ``change`` number of a stream entry id ``<ms>-<seq>``."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    if int(seq) >= SEQUENCE_SPAN:
+        raise ValueError(f"stream entry {text}: more than {SEQUENCE_SPAN} entries in one ms")
+    return int(ms) * SEQUENCE_SPAN + int(seq)
+
+
+def next_id(entry_id: bytes | str) -> str:
+    """The smallest stream id after ``entry_id`` (for ``XTRIM MINID``)."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return f"{ms}-{int(seq) + 1}"
+
+
+def _lineage(meta: Any, name: str) -> str | None:
+    if not isinstance(meta, dict) or not meta:
+        return None
+    fields = {str(k): v for k, v in meta.items() if k != "features"}
+    own = meta.get("features")
+    if isinstance(own, dict) and isinstance(own.get(name), dict):
+        fields.update({str(k): v for k, v in own[name].items()})
+    return json.dumps(fields, default=_jsonable, sort_keys=True) if fields else None
+
+
+def _number(value: bytes) -> float | None:
+    """An encoded value as float64 when it is an int or a float (the ``number`` column)."""
+    decoded = codec.decode_value(value)
+    return float(decoded) if isinstance(decoded, (int, float)) and not isinstance(decoded, bool) else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+class Rows:
+    """Rows of the offline history, by feature, as columns (lists) ready for pyarrow."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.features: dict[str, dict[str, list[Any]]] = {}
+        self.count = 0
+
+    def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        """The rows of one stream entry (a CorruptValue for one that is not a change-log entry)."""
+        head, key = fields.get(b"#"), fields.get(b"#k", b"").decode("utf-8", "replace")
+        entity = entity_of(key, self.namespace)
+        if head is None or len(head) != 12 or entity is None:
+            raise CorruptValue(key or "-", "-", f"change-log entry {entry_id!r} has no header or entity key", "log")
+        now, event = _int48(head, 0), _int48(head, 6)
+        write_id = fields.get(b"#w", b"").decode("utf-8", "replace") or None
+        packed_meta = fields.get(b"#m", b"")
+        meta = codec.unpack(packed_meta) if packed_meta not in (b"", b"\x80") else None
+        change = change_of(entry_id)
+        heads = fields.get(b"#v")
+        names = [name for name in fields if not name.startswith(b"#")]
+        if heads is not None and len(heads) != 12 * len(names):
+            raise CorruptValue(entity, "-", f"change-log entry {entry_id!r}: {len(heads)} bytes of versions for {len(names)} features", "log")
+        for i, raw_name in enumerate(names):
+            name, value = raw_name.decode(), fields[raw_name]
+            if heads is not None:
+                row = (entity, VERSION, _int48(heads, 12 * i), event, now, _int48(heads, 12 * i + 6) or None, _number(value),
+                       value, write_id, _lineage(meta, name), change)
+            else:
+                row = (entity, DELETE, None, event, now, None, None, None, None, None, change)
+            self._append(name, row)
+
+    def add_version(self, entity: str, name: str, raw: Sequence[Any], change: int) -> None:
+        """The row of one version as ``fs_lineage`` returns it: (version, event ms, expiry ms,
+        write time ms, write id, meta, value)."""
+        version, event, expires, written, write_id, meta, value = raw
+        unpacked = codec.unpack(meta) if meta not in (b"", b"\x80", None) else None
+        row = (entity, VERSION, int(version), int(event), int(written), int(expires) or None, _number(value), value,
+               write_id.decode("utf-8", "replace") if write_id else None, _lineage(unpacked, name), change)
+        self._append(name, row)
+
+    def add_cut(self, entity: str, name: str, cut: int) -> None:
+        """A CUT row: Redis trimmed versions of the feature, the newest with event time ``cut`` ms."""
+        self._append(name, (entity, CUT, None, cut, None, None, None, None, None, None, 0))
+
+    def _append(self, name: str, row: tuple[Any, ...]) -> None:
+        columns = self.features.get(name)
+        if columns is None:
+            columns = self.features[name] = {column: [] for column in COLUMNS}
+        for column, cell in zip(COLUMNS, row):
+            columns[column].append(cell)
+        self.count += 1
+
+    def tables(self) -> dict[str, Any]:
+        """Feature name -> pyarrow Table of its rows (:func:`schema`)."""
+        import pyarrow as pa
+
+        out = {}
+        for name, columns in self.features.items():
+            out[name] = pa.table({column: columns[column] for column in COLUMNS}, schema=schema())
+        return out
+
+    def write(self, root: Path, file_name: str) -> int:
+        """Write each feature's rows to ``root/feature=<name>/<file_name>``, on disk (fsync) when
+        this returns; the number of files."""
+        import pyarrow.parquet as pq
+
+        count = 0
+        for name, table in self.tables().items():
+            folder = root / f"feature={name}"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / file_name
+            pq.write_table(table, path, compression="zstd")
+            fsync(path)
+            fsync(folder)
+            count += 1
+        fsync(root)
+        return count
+
+
+def fsync(path: Path) -> None:
+    """Flush a file or a directory to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

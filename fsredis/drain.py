@@ -1,0 +1,217 @@
+"""``fsredis drain``: move the change log (:mod:`fsredis.changelog`) to the offline history, a
+directory of Parquet files partitioned by feature, with nothing lost and nothing twice.
+
+One pass (a *batch*) reads up to ``max_entries`` entries from the streams that have any, writes
+them as one Parquet file per feature into ``_staging/<batch>/``, then commits by replacing the
+state file ``_fsredis_drain.json`` (batch number and, per stream, the id of the last entry
+drained) atomically; only then are the files moved into ``feature=<name>/`` and the drained
+entries trimmed from Redis. So:
+
+* a crash before the commit leaves a staging directory that the next start deletes, and the
+  entries still in Redis: they are read again;
+* a crash after it leaves files to move (the next start moves them) and entries that Redis still
+  holds: the next read starts after each stream's committed id, and trims them;
+* Redis losing its last second of writes (AOF ``appendfsync everysec``) cannot leave the offline
+  history ahead of it: a pass takes only entries older than ``settle`` seconds (server time).
+
+Readers see ``feature=*/*.parquet``; a file is never rewritten. One drainer per directory (a
+lock file says so) and per namespace.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from fsredis.changelog import Rows, fsync, next_id
+from fsredis.errors import FeatureStoreError, StoreUnavailable, translate
+from fsredis.keys import log_keys
+
+STATE = "_fsredis_drain.json"
+STAGING = "_staging"
+LOCK = ".fsredis_drain.lock"
+FORMAT = 1
+
+
+class DrainError(FeatureStoreError):
+    """The offline history cannot be drained into: another drainer holds it, or it belongs to
+    another namespace, or its state is unreadable."""
+
+
+@dataclass
+class DrainReport:
+    """What one pass did."""
+
+    batch: int
+    entries: int = 0
+    rows: int = 0
+    files: int = 0
+    streams: int = 0
+    seconds: float = 0.0
+    more: bool = False
+    """Some stream had more entries than the pass took: pass again at once."""
+
+
+class Drainer:
+    """Drains one store's change log into ``directory`` (created when missing)."""
+
+    def __init__(self, store: Any, directory: str | os.PathLike[str], *, max_entries: int = 100_000,
+                 settle: float = 2.0) -> None:
+        if max_entries < 1 or settle < 0:
+            raise ValueError("max_entries must be >= 1 and settle >= 0 seconds")
+        self.store, self.max_entries, self.settle = store, max_entries, settle
+        self.namespace = store.config.namespace
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.dir / LOCK, "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise DrainError(f"another drainer is writing to {self.dir}") from None
+        self.keys = log_keys(self.namespace)
+        try:
+            self.state = self._recover()
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def close(self) -> None:
+        self._lock.close()
+
+    def __enter__(self) -> Drainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _recover(self) -> dict[str, Any]:
+        """The committed state; a batch staged after it is deleted, one staged before it (a crash
+        between commit and move) is moved into place."""
+        path = self.dir / STATE
+        if path.exists():
+            try:
+                state = json.loads(path.read_text())
+                batch, streams = int(state["batch"]), dict(state["streams"])
+            except (ValueError, KeyError, TypeError) as error:
+                raise DrainError(f"{path} is not a drain state: {error}") from None
+            if state.get("namespace") != self.namespace:
+                raise DrainError(f"{self.dir} holds the history of namespace {state.get('namespace')!r}, not {self.namespace!r}")
+        else:
+            batch, streams = 0, {}
+        staging = self.dir / STAGING
+        for staged in sorted(staging.iterdir()) if staging.exists() else ():
+            if staged.name.isdigit() and int(staged.name) <= batch:
+                self._publish(staged)
+            else:
+                shutil.rmtree(staged)
+        return {"format": FORMAT, "namespace": self.namespace, "batch": batch, "streams": streams}
+
+    def _commit(self, state: dict[str, Any]) -> None:
+        path, temporary = self.dir / STATE, self.dir / (STATE + ".tmp")
+        temporary.write_text(json.dumps(state, sort_keys=True))
+        fsync(temporary)
+        os.replace(temporary, path)
+        fsync(self.dir)
+        self.state = state
+
+    def _publish(self, staged: Path) -> None:
+        """Move a committed batch's files into ``feature=<name>/``."""
+        for part in sorted(staged.glob("feature=*/*.parquet")):
+            target = self.dir / part.parent.name / part.name
+            target.parent.mkdir(exist_ok=True)
+            os.replace(part, target)
+            fsync(target.parent)
+        shutil.rmtree(staged)
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    def drain_once(self) -> DrainReport:
+        """Drain what the log holds now (at most about ``max_entries`` entries); return what it
+        did. Raises StoreUnavailable when Redis cannot be reached (nothing is lost: the pass is
+        done again)."""
+        try:
+            return self._pass()
+        except redis.RedisError as error:
+            raise translate(error) from error
+
+    def _pass(self) -> DrainReport:
+        started = time.monotonic()
+        redis = self.store.redis
+        report = DrainReport(batch=self.state["batch"])
+        pipe = redis.pipeline(transaction=False)
+        for key in self.keys:
+            pipe.xlen(key)
+        busy = [key for key, length in zip(self.keys, pipe.execute()) if length]
+        if not busy:
+            return report
+        seconds, micros = redis.time()
+        horizon = seconds * 1000 + micros // 1000 - int(self.settle * 1000)
+        streams = self.state["streams"]
+        per_stream = max(100, self.max_entries // len(busy))
+        pipe = redis.pipeline(transaction=False)
+        for key in busy:
+            pipe.xrange(key, f"({streams[key]}" if key in streams else "-", "+", count=per_stream)
+        rows, last = Rows(self.namespace), {}
+        for key, entries in zip(busy, pipe.execute()):
+            for entry_id, fields in entries:
+                if int(entry_id.split(b"-")[0]) > horizon:  # too young: the next pass takes it
+                    break
+                rows.add(entry_id, fields)
+                last[key] = entry_id.decode()
+                report.entries += 1
+            else:
+                report.more = report.more or len(entries) == per_stream
+        if last:
+            report.batch, report.rows = self.state["batch"] + 1, rows.count
+            report.files = self._write(report.batch, rows)
+            self._commit({**self.state, "batch": report.batch, "streams": {**streams, **last}})
+            self._publish(self.dir / STAGING / str(report.batch))
+        self._trim(busy)
+        report.streams = len(last)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _write(self, batch: int, rows: Rows) -> int:
+        staged = self.dir / STAGING / str(batch)
+        if staged.exists():
+            shutil.rmtree(staged)
+        staged.mkdir(parents=True)
+        return rows.write(staged, f"part-{batch:010d}.parquet")
+
+    def _trim(self, keys: list[str]) -> None:
+        """Trim the committed entries of ``keys`` from Redis (again, after a crash)."""
+        streams = self.state["streams"]
+        pipe = self.store.redis.pipeline(transaction=False)
+        for key in keys:
+            if key in streams:
+                pipe.xtrim(key, minid=next_id(streams[key]))
+        pipe.execute()
+
+    def run(self, interval: float = 5.0, *, stop: Any = None, on_batch: Any = None, on_error: Any = None) -> None:
+        """Drain until ``stop()`` is true (``stop``: a callable, e.g. ``threading.Event.is_set``):
+        at once while passes leave entries behind, else every ``interval`` seconds. While Redis
+        is unreachable, ``on_error(error)`` is called and the pass tried again after ``interval``."""
+        while not (stop and stop()):
+            try:
+                report = self.drain_once()
+            except StoreUnavailable as error:
+                if on_error:
+                    on_error(error)
+                report = DrainReport(batch=self.state["batch"])
+            if on_batch and report.entries:
+                on_batch(report)
+            if not report.more:
+                deadline = time.monotonic() + interval
+                while time.monotonic() < deadline and not (stop and stop()):
+                    time.sleep(min(0.2, interval))
