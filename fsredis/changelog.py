@@ -9,8 +9,8 @@ log")::
 
     "#"   int48 server time ms | int48 event time ms
     "#k"  the entity key      "#w" the write id ('' for none)      "#m" the meta (msgpack map)
-    "#v"  per feature field below, in order: int48 version | int48 expiry ms (0: never)
-    <name>  the encoded value of its new version, or '' for a deleted feature (no "#v" then)
+    <name>  a new version as a current value is stored: int48 expiry ms (0: never) | int48 event
+            ms | int48 version | int48 record | encoded value;  or '' for a deleted feature
 
 This module turns entries into :data:`SCHEMA` rows, one per version or deletion; it does no I/O.
 """
@@ -121,15 +121,16 @@ class Rows:
         packed_meta = fields.get(b"#m", b"")
         meta = codec.unpack(packed_meta) if packed_meta not in (b"", b"\x80") else None
         change = change_of(entry_id)
-        heads = fields.get(b"#v")
-        names = [name for name in fields if not name.startswith(b"#")]
-        if heads is not None and len(heads) != 12 * len(names):
-            raise CorruptValue(entity, "-", f"change-log entry {entry_id!r}: {len(heads)} bytes of versions for {len(names)} features", "log")
-        for i, raw_name in enumerate(names):
-            name, value = raw_name.decode(), fields[raw_name]
-            if heads is not None:
-                row = (entity, VERSION, _int48(heads, 12 * i), event, now, _int48(heads, 12 * i + 6) or None, _number(value),
-                       value, write_id, _lineage(meta, name), change)
+        for raw_name, stored in fields.items():
+            if raw_name.startswith(b"#"):
+                continue
+            name = raw_name.decode()
+            if stored:
+                if len(stored) < 24:
+                    raise CorruptValue(entity, name, f"change-log entry {entry_id!r}: a version of {len(stored)} bytes", "log")
+                value = stored[24:]
+                row = (entity, VERSION, _int48(stored, 12), _int48(stored, 6), now, _int48(stored, 0) or None,
+                       _number(value), value, write_id, _lineage(meta, name), change)
             else:
                 row = (entity, DELETE, None, event, now, None, None, None, None, None, change)
             self._append(name, row)

@@ -198,10 +198,12 @@ class Drainer:
                 pipe.xtrim(key, minid=next_id(streams[key]))
         pipe.execute()
 
-    def run(self, interval: float = 5.0, *, stop: Any = None, on_batch: Any = None, on_error: Any = None) -> None:
+    def run(self, interval: float = 5.0, *, stop: Any = None, on_batch: Any = None, on_error: Any = None,
+            on_pass: Any = None) -> None:
         """Drain until ``stop()`` is true (``stop``: a callable, e.g. ``threading.Event.is_set``):
-        at once while passes leave entries behind, else every ``interval`` seconds. While Redis
-        is unreachable, ``on_error(error)`` is called and the pass tried again after ``interval``."""
+        at once while passes leave entries behind, else every ``interval`` seconds. After a pass,
+        ``on_batch(report)`` when it drained something and ``on_pass()``. While Redis is
+        unreachable, ``on_error(error)`` is called and the pass tried again after ``interval``."""
         while not (stop and stop()):
             try:
                 report = self.drain_once()
@@ -209,6 +211,9 @@ class Drainer:
                 if on_error:
                     on_error(error)
                 report = DrainReport(batch=self.state["batch"])
+            else:
+                if on_pass:
+                    on_pass()
             if on_batch and report.entries:
                 on_batch(report)
             if not report.more:

@@ -30,9 +30,9 @@ parse_names(ARGV, 1, 'fs_delete')
 local rcall = redis.call
 local function logged(names)  -- the deleted features in the change log
   if log and #names > 0 then
-    local now, empty = now_ms(), {}
-    for i = 1, #names do empty[i] = '' end
-    append_log(log, key, now, now, '', '', names, empty, nil)
+    local now, fields = now_ms(), {}
+    for i = 1, #names do fields[2 * i - 1], fields[2 * i] = names[i], '' end
+    append_log(log, key, now, now, '', '', fields)
   end
 end
 if #ARGV == 0 then
@@ -45,8 +45,8 @@ if #ARGV == 0 then
       deleted[count] = name
     end
   end
+  logged(deleted)  -- (first: lib/append_log.lua)
   rcall('DEL', key)
-  logged(deleted)
   return count
 end
 local fields = {}
@@ -77,6 +77,7 @@ for i = 1, #ARGV do
   end
 end
 if count == 0 then return 0 end
+logged(deleted)  -- (first: lib/append_log.lua)
 local seq = 0
 local head = rcall('HGET', key, '#')
 if head and #head == 16 then seq = struct.unpack('<i6', head) end
@@ -85,5 +86,4 @@ adjust_refs(key, deltas)
 local expiries = {}
 for _, pair in ipairs(scan_heads(key, {})) do expiries[#expiries + 1] = pair[2].x end
 set_deadline(key, seq, expiries, now_ms())
-logged(deleted)
 return count

@@ -44,7 +44,7 @@ local k = 1
 while k <= #KEYS do
   local key, log = KEYS[k], KEYS[k + 1]
   if log and string.sub(log, -4) == ':log' then
-    if not checked[log] then checked[log] = parse_log_key(key, log) end
+    if not checked[log] then checked[log] = parse_log_key(key, log, true) end
     k = k + 2
   else
     log, k = false, k + 1

@@ -8,7 +8,7 @@ import pytest
 from fsredis import FeatureStoreConfig, LibraryError, NotFound, ValidationError, commands
 from fsredis.commands import Policy
 from fsredis.errors import StoreUnavailable, from_reply, translate
-from fsredis.keys import check_entity_id, entity_keys, entity_of, v1_keys
+from fsredis.keys import check_entity_id, entity_keys, entity_of, log_key, v1_keys
 
 
 def test_from_env_reads_prefixed_variables() -> None:
@@ -107,7 +107,23 @@ def test_read_calls_are_read_only() -> None:
     assert commands.get_batch([keys], ["a"]).keys == (keys.entity,)
     assert commands.get_direct(keys, ["a"]).args == ("HMGET", keys.entity, "a")
     assert commands.lineage(keys, "a", 3).readonly
-    assert not commands.delete(keys, None).readonly
+    policy = commands.Policy.from_config(FeatureStoreConfig())
+    assert not commands.delete(keys, None, policy).readonly
+
+
+def test_writes_name_the_change_log_of_the_entity_slot_when_it_is_on() -> None:
+    keys = entity_keys("ns", "product:123")
+    off = commands.Policy.from_config(FeatureStoreConfig(namespace="ns"))
+    on = commands.Policy.from_config(FeatureStoreConfig(namespace="ns", change_log=True))
+    assert commands.delete(keys, None, off).keys == (keys.entity,)
+    log = log_key("ns", keys.slot)
+    assert commands.delete(keys, None, on).keys == (keys.entity, log)
+    assert commands.write(keys, {"a": 1}, on, write_id="w").keys == (keys.entity, log)
+    assert commands.rollback(keys, "a", 1, on, write_id="w", meta=b"").keys == (keys.entity, log)
+    other = entity_keys("ns", "u:9")
+    batch = commands.write_batch([commands.write_row(k, {"a": 1}, on, write_id="w") for k in (keys, other)], on)
+    assert batch.keys == (keys.entity, log, other.entity, log_key("ns", other.slot))
+    assert FeatureStoreConfig.from_env({"FSREDIS_CHANGE_LOG": "true"}).change_log is True
 
 
 def test_ssl_and_the_url_scheme_agree() -> None:

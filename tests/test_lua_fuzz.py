@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fsredis import FeatureStore, FeatureStoreConfig, codec, limits
-from fsredis.keys import entity_keys, registry_keys, v1_keys
+from fsredis.keys import entity_keys, log_key, registry_keys, v1_keys
 from tests.test_boundary import entity_header, head, index, record, state
 
 EXAMPLES = int(os.environ.get("FSREDIS_FUZZ_EXAMPLES", "300"))
@@ -200,6 +200,10 @@ class Target:
         self.hashes = [key[e] for e in ("p:1", "p:2", "p:3", "p:8", "p:9")]  # fsredis entities, damaged or not
         self.others = list(old)
         self.registry = list(registry_keys(namespace))
+        # Change logs: the right one of p:1, another slot's, one holding a string, another namespace's.
+        self.logs = [log_key(namespace, entity_keys(namespace, "p:1").slot), log_key(namespace, 0),
+                     f"{namespace}:{{junk}}:log", "other:{x}:log"]
+        self.client.set(self.logs[2], "string")
 
     def redamage(self) -> None:
         """Damage the fields again that calls mended or deleted (fs_delete, a write of the feature)."""
@@ -213,7 +217,7 @@ class Target:
 
     def keys(self) -> st.SearchStrategy[list[str]]:
         one = st.sampled_from(self.entities)
-        any_key = st.one_of(st.sampled_from(self.entities + self.others + self.registry),
+        any_key = st.one_of(st.sampled_from(self.entities + self.others + self.registry + self.logs),
                             st.text(max_size=20).map(lambda t: f"{self.namespace}:{t}"),
                             st.text(max_size=8).map(lambda t: f"{self.namespace}:p:{{{t}}}:e"))
         return st.one_of(
@@ -232,8 +236,10 @@ class Target:
                           _mostly(st.none(), _numbers(), 8), pairs).map(  # None: the count of the block's pairs
             lambda b: [b[0], b[1], len(b[3]) // 2 if b[2] is None else b[2], *b[3]])
         own = _mostly(st.sampled_from(self.hashes), st.sampled_from(self.entities))
-        batch = st.lists(st.tuples(own, block), min_size=1, max_size=4).flatmap(
-            lambda rows: st.tuples(st.just([key for key, _ in rows]), _options(False, False), _meta(),
+        log = st.sampled_from([None, None, *self.logs])  # (None: no change log)
+        batch = st.lists(st.tuples(own, log, block), min_size=1, max_size=4).map(
+            lambda rows: [([key] if not log else [key, log], b) for key, log, b in rows]).flatmap(
+            lambda rows: st.tuples(st.just([k for keys, _ in rows for k in keys]), _options(False, False), _meta(),
                                    st.just([x for _, b in rows for x in b])).map(
                 lambda t: ("fs_write_batch", t[0], [t[1], t[2], *t[3]])))
         rollback = st.tuples(_options(True, False), _meta(), name,
@@ -248,7 +254,7 @@ class Target:
                 st.text(max_size=30))), max_size=3),
         ).map(lambda t: [*t[:5], *[x for pair in t[5] for x in pair]])
         one = own.map(lambda k: [k])
-        mostly_one = _mostly(one, self.keys())
+        mostly_one = _mostly(one, st.one_of(self.keys(), st.tuples(own, st.sampled_from(self.logs)).map(list)), 3)
         return st.one_of(
             st.tuples(st.sampled_from(FUNCTIONS), self.keys(), st.lists(arg, max_size=9)),
             st.tuples(st.just("fs_write"), mostly_one, write),
@@ -267,6 +273,7 @@ class Target:
         keys = registry_keys(self.namespace)
         self.client.delete(keys.definitions, keys.log)
         self.client.srem(keys.namespaces, self.namespace)
+        self.client.delete(self.logs[-1])
         self.client.close()
 
 
@@ -304,9 +311,10 @@ def test_no_call_breaks_the_boundary(server, namespace) -> None:
             if function == "fs_write":
                 assert isinstance(reply, list) and reply[0] in (0, 1), reply
             if function == "fs_write_batch":
-                assert isinstance(reply, list) and len(reply) == len(keys), reply
+                entities = [key for key in keys if not key.endswith(":log")]  # (each maybe followed by its log)
+                assert isinstance(reply, list) and len(reply) == len(entities), reply
                 refused, written = set(), set()
-                for key, row in zip(keys, reply):
+                for key, row in zip(entities, reply):
                     if isinstance(row, redis.ResponseError):
                         outcomes["batch " + str(row).split(" ", 1)[0]] += 1
                         assert _ERROR.match(str(row)), f"fs_write_batch: untyped error {row!r}"

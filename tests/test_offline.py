@@ -6,6 +6,7 @@ DuckDB that agree with an independent point-in-time join and with the online pat
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,38 +79,44 @@ def test_each_write_appends_what_it_made(server, namespace, open_store) -> None:
     one = by_entity[entity_keys(namespace, "p:1").entity]
     assert [e[b"#w"] for e in one] == [b"w1", b"w2", one[2][b"#w"]] and len(one) == 3
     assert [k for k in one[0] if not k.startswith(b"#")] == [b"price", b"name"]  # in the write's order
-    heads = [int.from_bytes(one[0][b"#v"][i : i + 6], "little") for i in range(0, 24, 6)]
-    assert heads == [1, 0, 1, 0]  # (version, expiry) of price, then of name
-    assert one[1][b"#v"] == bytes.fromhex("020000000000" "000000000000") and one[1][b"price"] == b"\xcb@\x04" + bytes(6)
+    heads = {k: [int.from_bytes(v[i : i + 6], "little") for i in range(0, 24, 6)] for k, v in one[0].items() if k[:1] != b"#"}
+    assert heads == {b"price": [0, 100_000, 1, 1], b"name": [0, 100_000, 1, 1]}  # expiry, event, version, record
+    late = one[1][b"price"]  # history only: packed as a current value would be
+    assert [int.from_bytes(late[i : i + 6], "little") for i in range(0, 18, 6)] == [0, 50_000, 2]
+    assert late[24:] == b"\xcb@\x04" + bytes(6)
     assert int.from_bytes(one[1][b"#"][6:12], "little") == 50_000  # the event time
-    assert int.from_bytes(one[2][b"#v"][:6], "little") == 3  # the rollback's version
+    assert int.from_bytes(one[2][b"price"][12:18], "little") == 3  # the rollback's version
     assert b"rolled_back_from" in one[2][b"#m"] and b"job" in one[0][b"#m"]
     two = by_entity[entity_keys(namespace, "p:2").entity]
-    assert [e[b"price"] for e in two] == [b"\xcb@\x1c" + bytes(6), b""] and b"#v" not in two[1]  # written, then deleted
+    assert [e[b"price"][24:] for e in two] == [b"\xcb@\x1c" + bytes(6), b""]  # written, then deleted
     assert b"nothing" not in two[1]  # only what existed is deleted
     three = by_entity[entity_keys(namespace, "p:3").entity]
     assert three[1] == {b"#": three[1][b"#"], b"#w": b"", b"#m": b"", b"price": b""}
 
 def test_a_log_key_that_cannot_be_the_log_refuses_the_write(server, namespace, open_store) -> None:
     store = logging_store(open_store, server.url, namespace)
+    plain = open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, default_ttl=None))
+    plain.write_features("p:1", {"price": 1.0, "tag": "a"})
+    plain.write_features("p:1", {"price": 2.0})
     entity = entity_keys(namespace, "p:1").entity
-    log = log_key(namespace, entity_keys(namespace, "p:1").slot)
-    store.redis.set(log, "not a stream")
+    before = store.redis.hgetall(entity)
+    store.redis.set(log_key(namespace, entity_keys(namespace, "p:1").slot), "not a stream")
     for call in (
         lambda: store.write_features("p:1", {"price": 1.0}),
         lambda: store.write_features_batch({"p:1": {"price": 1.0}}),
         lambda: store.rollback_feature("p:1", "price", 1),
+        lambda: store.delete_features("p:1", ["price"]),
         lambda: store.delete_features("p:1"),
     ):
-        with pytest.raises(FeatureStoreError, match="not a stream"):
+        with pytest.raises(FeatureStoreError, match="not a stream|not an fsredis change log"):
             call()
-    assert not store.redis.exists(entity)
+        assert store.redis.hgetall(entity) == before  # nothing written
     with store.redis.pipeline(transaction=False) as raw:  # another namespace's log, or a malformed one
         for key in (f"other:{{x}}:log", f"{namespace}:log", "{x}:log"):
             raw.fcall("fs_write", 2, entity, key, b"\x81\xa2id\xa1w", b"", "price", b"\xcb@\x00\x00\x00\x00\x00\x00\x00")
         replies = raw.execute(raise_on_error=False)
     assert all("FSARG" in str(reply) for reply in replies), replies
-    assert not store.redis.exists(entity)
+    assert store.redis.hgetall(entity) == before
 
 
 # -- the drainer ------------------------------------------------------------------------------
@@ -332,3 +339,42 @@ def test_the_history_commands(server, namespace, open_store, tmp_path, capsys) -
         assert main(["training-set", str(labels), "--features", "a", "--out", str(out), "--source", str(tmp_path / source),
                      "--no-progress"]) == 0
         assert list(pd.read_csv(out)["a"]) == [0.0, 1.0]
+
+
+# -- the sidecar's drainer --------------------------------------------------------------------
+
+
+async def test_the_sidecar_drains_and_a_second_one_takes_over(aiohttp_client, server, namespace, tmp_path) -> None:
+    import asyncio
+
+    from fsredis_server import create_app
+    from tests.test_server import ready, settings_for
+
+    def settings() -> Any:
+        made = settings_for(server, namespace, drain_dir=str(tmp_path), drain_interval=0.05, drain_settle=0)
+        made.store.change_log = True
+        return made
+
+    async def drained(rows: int) -> None:
+        for _ in range(400):
+            if (tmp_path / "feature=x").exists() and len(history(tmp_path)) >= rows:
+                return
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"the history did not reach {rows} rows")
+
+    first = await aiohttp_client(create_app(settings()))
+    second = await aiohttp_client(create_app(settings()))
+    await ready(first)
+    await ready(second)
+    for i in range(5):
+        assert (await first.put(f"/v1/features/u:{i}", json={"features": {"x": i}})).status == 200
+    await drained(5)
+    metrics = [await (await c.get("/metrics")).text() for c in (first, second)]
+    entries = [float(re.search(r"^fsredis_drain_entries_total (\S+)$", m, re.M).group(1)) for m in metrics]
+    assert sorted(entries) == [0.0, 5.0]  # one of them holds the directory
+    holder, other = (first, second) if entries[0] else (second, first)
+    await holder.close()  # it stops; the other takes over
+    for i in range(5, 8):
+        assert (await other.put(f"/v1/features/u:{i}", json={"features": {"x": i}})).status == 200
+    await drained(8)
+    assert sorted(history(tmp_path).number) == [float(i) for i in range(8)]

@@ -31,7 +31,8 @@
 --     history when the entity's earliest expiry has passed; the key expires with its last live
 --     value, or never while one has no expiry.
 --   * Change log: with o.log (a stream key, lib/parse_log_key.lua), every version this write makes is
---     also appended there, one entry for the write (lib/append_log.lua).
+--     also appended there, one entry for the write (lib/append_log.lua), each as a current value
+--     is stored (head, value): the field the write stores, or (an older event) one packed alike.
 local function apply_write(key, st, names, values, ttls, o, meta, now)
   local sub, pack, unpack_at = string.sub, struct.pack, struct.unpack
   local no_cut = -LIMITS.time_ms - 1
@@ -47,8 +48,8 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   local own, held_names, held_values = 0, {}, {}
   local versions, expiries = {}, {}
   local nset, nheld = 0, 0  -- #set and #held_names, kept by hand on the hot path
-  local logged = o.log and {}  -- the name of each new version, and below its value and head
-  local logged_values, logged_heads = {}, {}
+  local logged = o.log and {}  -- name, head | value of each new version (lib/append_log.lua)
+  local nlogged = 0
 
   -- One feature: `value` (nil: move the expired current value to history) with its expiry.
   local function settle(name, cur, index, value, expires, purge)
@@ -69,12 +70,11 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
     local current, result = 0, nil
     if value then
       top = top + 1
-      if logged then
-        local k = #logged + 1
-        logged[k], logged_values[k], logged_heads[2 * k - 1], logged_heads[2 * k] = name, value, top, expires
-      end
       if not cur or (cur.x > 0 and cur.x <= now) or event >= cur.e then
         set[nset + 1], set[nset + 2] = name, pack('<i6i6i6i6c0', expires, event, top, head_seq, value)  -- (pack_head)
+        if logged then  -- the log takes the field as stored
+          logged[nlogged + 1], logged[nlogged + 2], nlogged = name, set[nset + 2], nlogged + 2
+        end
         nset = nset + 2
         expiries[#expiries + 1] = expires
         if head_seq > 0 then own = own + 1 end
@@ -94,6 +94,9 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
       else
         entry, version, held, made_by, made_here = pack('<i6i6i6i6i6', top, event, expires, seq, seq), top, value, seq, true
         entry_event = event
+        if logged then
+          logged[nlogged + 1], logged[nlogged + 2], nlogged = name, pack('<i6i6i6i6c0', expires, event, top, seq, value), nlogged + 2
+        end
         expiries[#expiries + 1] = cur.x
         current, result = cur.v, -top
       end
@@ -175,11 +178,13 @@ local function apply_write(key, st, names, values, ttls, o, meta, now)
   local header = math.max(seq, st.seq)  -- (seq is st.seq + 1 or 0)
   set[#set + 1] = '#'
   set[#set + 1] = pack('<i6I4i6', header, untimed, earliest)
+  -- The log first: it is the one write that can fail (a key that is not a stream), and then
+  -- nothing is written yet.
+  if logged then append_log(o.log, key, now, event, o.id or '', meta, logged) end
   call_chunked('HSET', key, set)
   if #unset > 0 then call_chunked('HDEL', key, unset) end
   deltas[seq] = nil
   adjust_refs(key, deltas)
-  if logged then append_log(o.log, key, now, event, o.id or '', meta, logged, logged_values, logged_heads) end
 
   -- The key's deadline: exact when the entity was scanned (or must be), else only ever later.
   local rcall = redis.call

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from fsredis_server import logs
 from fsredis_server.background import redis_context
+from fsredis_server.drain import drain_context
 from fsredis_server.handlers import add_routes
 from fsredis_server.metrics import ServerMetrics
 from fsredis_server.middlewares import edge
@@ -38,5 +39,6 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     app[READINESS] = Readiness()
     app[REGISTRY] = RegistryCache()
     app.cleanup_ctx.append(redis_context)
+    app.cleanup_ctx.append(drain_context)
     add_routes(app)
     return app

@@ -3,7 +3,9 @@
 HTTP: ``fsredis_http_requests_total{route,method,status}``,
 ``fsredis_http_request_duration_seconds{route,method}``. Redis: ``fsredis_redis_up``,
 ``fsredis_redis_connection_failures_total``, ``fsredis_redis_pool_in_use``,
-``fsredis_redis_pool_size``, ``fsredis_library_info{version,registry_version}``. The store's own
+``fsredis_redis_pool_size``, ``fsredis_library_info{version,registry_version}``. The drainer
+(``drain_dir``): ``fsredis_drain_entries_total``, ``fsredis_drain_rows_total``,
+``fsredis_drain_errors_total``, ``fsredis_drain_last_pass_timestamp_seconds``. The store's own
 operation metrics (``fsredis_operation_duration_seconds``, ``fsredis_features_requested_total``,
 ``fsredis_features_found_total``, ``fsredis_validation_errors_total``,
 ``fsredis_transform_duration_seconds``) come from fsredis/prometheus.py, the same names any
@@ -48,6 +50,13 @@ class ServerMetrics:
             "fsredis_library", "The Lua library version loaded on Redis, and the registry version it enforces.",
             registry=self.registry,
         )
+        self.drain_entries = Counter("fsredis_drain_entries_total", "Change-log entries drained to the offline history.",
+                                     registry=self.registry)
+        self.drain_rows = Counter("fsredis_drain_rows_total", "Rows written to the offline history.", registry=self.registry)
+        self.drain_errors = Counter("fsredis_drain_errors_total", "Drain passes that failed (tried again).",
+                                    registry=self.registry)
+        self.drain_pass = Gauge("fsredis_drain_last_pass_timestamp_seconds",
+                                "When the drainer last finished a pass (the log is drained up to then).", registry=self.registry)
         self.store = for_registry(self.registry)
         """The client operation metrics (``store.export_metrics(registry)`` feeds the same)."""
 

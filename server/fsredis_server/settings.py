@@ -46,6 +46,14 @@ class ServerSettings:
     """Largest request body accepted, counted after decompression (gzip, deflate)."""
     log_values: bool = False
     """Log feature values of refused writes (off: logs carry names, rules and ids only)."""
+    drain_dir: str | None = None
+    """Drain the store's change log (``change_log``) into this offline history directory, as
+    ``fsredis drain`` does, in a thread of the sidecar; None: no draining. Only one process holds
+    a directory: other sidecars with the same one wait and take over if it stops."""
+    drain_interval: float = 5.0
+    """Seconds between drain passes when the log is short."""
+    drain_settle: float = 2.0
+    """Entries younger than this (server time) wait for the next pass (``fsredis drain --settle``)."""
     store: FeatureStoreConfig = field(default_factory=FeatureStoreConfig)
     """The store the sidecar serves; its ``redis_url`` is where Redis is."""
 
@@ -54,10 +62,10 @@ class ServerSettings:
             raise ConfigError(f"port must be 1-65535, not {self.port}")
         if self.token is not None and len(self.token) < 16:
             raise ConfigError(f"the token must be at least 16 characters (it has {len(self.token)})")
-        for name in ("check_interval", "request_timeout"):
+        for name in ("check_interval", "request_timeout", "drain_interval"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0 seconds, not {getattr(self, name)!r}")
-        for name, least in (("shutdown_timeout", 0), ("max_batch", 1), ("max_body_bytes", 1)):
+        for name, least in (("shutdown_timeout", 0), ("max_batch", 1), ("max_body_bytes", 1), ("drain_settle", 0)):
             if not getattr(self, name) >= least:
                 raise ConfigError(f"{name} must be >= {least}, not {getattr(self, name)!r}")
         url = self.store.redis_url
