@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ def next_id(entry_id: bytes | str) -> str:
 
 
 def _lineage(meta: Any, name: str) -> str | None:
+    """The lineage of one feature's version as JSON: the write's meta, with the entries the meta
+    gives that feature of its own (``features``: name -> map) merged in."""
     if not isinstance(meta, dict) or not meta:
         return None
     fields = {str(k): v for k, v in meta.items() if k != "features"}
@@ -90,8 +93,29 @@ def _lineage(meta: Any, name: str) -> str | None:
     return json.dumps(fields, default=_jsonable, sort_keys=True) if fields else None
 
 
+class _Lineages:
+    """:func:`_lineage` of one write's features, the shared part made once."""
+
+    def __init__(self, meta: Any) -> None:
+        self.meta = meta
+        own = meta.get("features") if isinstance(meta, dict) else None
+        self.own = own if isinstance(own, dict) else {}
+        self.shared = _lineage(meta, "") if not self.own else None
+
+    def of(self, name: str) -> str | None:
+        if not self.own:
+            return self.shared
+        return _lineage(self.meta, name)
+
+
+_FLOAT64 = struct.Struct(">d")
+_HEAD = struct.Struct("<IhIhIh")  # expiry, event, version of a head: int48 = uint32 low | int16 high
+
+
 def _number(value: bytes) -> float | None:
     """An encoded value as float64 when it is an int or a float (the ``number`` column)."""
+    if len(value) == 9 and value[0] == 0xCB:  # a msgpack float64, the common case
+        return float(_FLOAT64.unpack_from(value, 1)[0])
     decoded = codec.decode_value(value)
     return float(decoded) if isinstance(decoded, (int, float)) and not isinstance(decoded, bool) else None
 
@@ -107,7 +131,7 @@ class Rows:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self.features: dict[str, dict[str, list[Any]]] = {}
+        self.features: dict[str, list[tuple[Any, ...]]] = {}
         self.count = 0
 
     def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
@@ -121,6 +145,7 @@ class Rows:
         packed_meta = fields.get(b"#m", b"")
         meta = codec.unpack(packed_meta) if packed_meta not in (b"", b"\x80") else None
         change = change_of(entry_id)
+        lineages = _Lineages(meta)
         for raw_name, stored in fields.items():
             if raw_name.startswith(b"#"):
                 continue
@@ -129,8 +154,9 @@ class Rows:
                 if len(stored) < 24:
                     raise CorruptValue(entity, name, f"change-log entry {entry_id!r}: a version of {len(stored)} bytes", "log")
                 value = stored[24:]
-                row = (entity, VERSION, _int48(stored, 12), _int48(stored, 6), now, _int48(stored, 0) or None,
-                       _number(value), value, write_id, _lineage(meta, name), change)
+                x_low, x_high, e_low, e_high, v_low, v_high = _HEAD.unpack_from(stored)
+                row = (entity, VERSION, v_low + (v_high << 32), e_low + (e_high << 32), now,
+                       x_low + (x_high << 32) or None, _number(value), value, write_id, lineages.of(name), change)
             else:
                 row = (entity, DELETE, None, event, now, None, None, None, None, None, change)
             self._append(name, row)
@@ -144,25 +170,26 @@ class Rows:
                write_id.decode("utf-8", "replace") if write_id else None, _lineage(unpacked, name), change)
         self._append(name, row)
 
-    def add_cut(self, entity: str, name: str, cut: int) -> None:
-        """A CUT row: Redis trimmed versions of the feature, the newest with event time ``cut`` ms."""
-        self._append(name, (entity, CUT, None, cut, None, None, None, None, None, None, 0))
+    def add_cut(self, entity: str, name: str, cut: int, change: int) -> None:
+        """A CUT row: Redis trimmed versions of the feature, the newest with event time ``cut`` ms
+        (``change``: when this was seen, so that a later deletion erases it)."""
+        self._append(name, (entity, CUT, None, cut, None, None, None, None, None, None, change))
 
     def _append(self, name: str, row: tuple[Any, ...]) -> None:
-        columns = self.features.get(name)
-        if columns is None:
-            columns = self.features[name] = {column: [] for column in COLUMNS}
-        for column, cell in zip(COLUMNS, row):
-            columns[column].append(cell)
+        rows = self.features.get(name)
+        if rows is None:
+            rows = self.features[name] = []
+        rows.append(row)
         self.count += 1
 
     def tables(self) -> dict[str, Any]:
         """Feature name -> pyarrow Table of its rows (:func:`schema`)."""
         import pyarrow as pa
 
-        out = {}
-        for name, columns in self.features.items():
-            out[name] = pa.table({column: columns[column] for column in COLUMNS}, schema=schema())
+        out, shape = {}, schema()
+        for name, rows in self.features.items():
+            columns = zip(*rows)  # (rows of tuples to columns, in C)
+            out[name] = pa.table({column: list(cells) for column, cells in zip(COLUMNS, columns)}, schema=shape)
         return out
 
     def write(self, root: Path, file_name: str) -> int:

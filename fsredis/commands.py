@@ -110,7 +110,7 @@ class Policy:
 
     def keys_of(self, keys: EntityKeys) -> tuple[str, ...]:
         """The keys of a writing call about one entity: its hash, and its slot's change log when
-        the log is on (lua/lib/log_key.lua)."""
+        the log is on (lua/lib/parse_log_key.lua)."""
         if self.change_log is None:
             return (keys.entity,)
         return keys.entity, log_key(self.change_log, keys.slot)

@@ -27,23 +27,26 @@ _SHIFT = 1 << 48
 
 # One feature: its versions not erased by a later deletion of the entity's feature, keyed by
 # (event, version) so that the ASOF JOIN's "greatest key <= the row's" breaks ties by version;
-# and per entity the newest event time trimmed before a snapshot (kind 'cut'), if any.
-_QUERY = f"""
+# and per entity the newest event time trimmed before a snapshot (kind 'cut') not erased since.
+# {versions} is h itself, or with a snapshot among the files, h without the versions the log
+# holds too (the same entity, version and write id).
+_QUERY = """
 WITH h AS (
-  SELECT entity, kind, epoch_ms(event_time) AS e, version, epoch_ms(expires_at) AS x, number, value, change
+  SELECT entity, kind, epoch_ms(event_time) AS e, version, epoch_ms(expires_at) AS x, number, value, change, write_id
   FROM read_parquet(?, union_by_name = true)
 ), d AS (
   SELECT entity, max(change) AS erased FROM h WHERE kind = 'delete' GROUP BY entity
 ), c AS (
-  SELECT entity, max(e) AS cut FROM h WHERE kind = 'cut' GROUP BY entity
+  SELECT h.entity, max(h.e) AS cut FROM h LEFT JOIN d ON h.entity = d.entity
+  WHERE h.kind = 'cut' AND (d.erased IS NULL OR h.change > d.erased) GROUP BY h.entity
 ), v AS (
-  SELECT h.entity, h.e::HUGEINT * {_SHIFT} + h.version AS k, h.e, h.x, h.number, h.value
-  FROM h LEFT JOIN d ON h.entity = d.entity
+  SELECT h.entity, h.e::HUGEINT * {shift} + h.version AS k, h.e, h.x, h.number, h.value
+  FROM {versions} h LEFT JOIN d ON h.entity = d.entity
   WHERE h.kind = 'version' AND (d.erased IS NULL OR h.change > d.erased)
 ), j AS (
   SELECT l.rid, l.t, v.e, v.x, v.number, v.value, c.cut,
          c.cut IS NOT NULL AND (v.e IS NULL OR v.e < c.cut) AS beyond
-  FROM labels l ASOF LEFT JOIN v ON l.entity = v.entity AND l.t::HUGEINT * {_SHIFT} + {_SHIFT - 1} >= v.k
+  FROM labels l ASOF LEFT JOIN v ON l.entity = v.entity AND l.t::HUGEINT * {shift} + {last} >= v.k
   LEFT JOIN c ON l.entity = c.entity
 )
 SELECT rid, beyond,
@@ -51,6 +54,8 @@ SELECT rid, beyond,
        CASE WHEN NOT beyond AND (x IS NULL OR x > t) THEN value END AS value
 FROM j
 """
+_ONCE = ("(SELECT * FROM h QUALIFY kind <> 'version' "
+         "OR row_number() OVER (PARTITION BY entity, version, write_id ORDER BY change) = 1)")
 
 
 def duckdb() -> Any:
@@ -96,7 +101,9 @@ def _column(connection: Any, files: list[str], rows: int) -> tuple[np.ndarray, n
     beyond = np.zeros(rows, dtype=bool)
     if not files:
         return np.full(rows, None, dtype=object), beyond
-    relation = connection.sql(_QUERY, params=[files])
+    snapshot = any(Path(f).name.startswith("snapshot-") for f in files)
+    query = _QUERY.format(shift=_SHIFT, last=_SHIFT - 1, versions=_ONCE if snapshot else "h")
+    relation = connection.sql(query, params=[files])
     table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
     rid = table.column("rid").to_numpy()
     beyond[rid] = table.column("beyond").to_numpy(zero_copy_only=False)

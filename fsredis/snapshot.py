@@ -8,7 +8,8 @@ version's value, write time, write id and lineage. Rows are written every ``FLUS
 memory holds one chunk. Unlike the change log, a snapshot holds only what is kept (``max_versions``)
 and no deletions, and where Redis trimmed versions, a ``cut`` row with the newest event time it
 trimmed (from ``fs_get_history``): a join over the snapshot says *beyond retention* where an
-as-of read would. It goes to a directory of its own.
+as-of read would. Taken into a drained history's directory right after the change log was turned
+on, it gives that history its past.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from fsredis import commands, history, limits
 from fsredis.changelog import SEQUENCE_SPAN, Rows
 from fsredis.commands import Call, KeyScan, Operation
-from fsredis.drain import STATE
 from fsredis.errors import FeatureStoreError
 from fsredis.keys import check_group, entity_keys, entity_of
 
@@ -41,6 +41,11 @@ class SnapshotReport:
     versions: int = 0
     files: int = 0
     seconds: float = 0.0
+
+
+def _ours(path: Path) -> bool:
+    """Whether ``path`` (in the target directory) belongs to an offline history."""
+    return path.name.startswith(("feature=", "_fsredis_drain", "_staging", ".fsredis_drain"))
 
 
 class SnapshotOperations:
@@ -61,8 +66,10 @@ class SnapshotOperations:
     ) -> Any:
         """Write the history this namespace keeps now (every kept version of every feature, or of
         ``features``; of every entity, or of ``entity_type``'s) to ``directory`` as Parquet, one
-        folder per feature (``feature=<name>/snapshot-<time>-<n>.parquet``). The directory must be
-        new or empty: a snapshot beside a drained history would hold versions twice.
+        folder per feature (``feature=<name>/snapshot-<time>-<n>.parquet``), in a new directory or
+        one that holds an offline history: with the change log on, a snapshot taken into the
+        directory ``fsredis drain`` fills makes that history start with what Redis kept (the
+        join counts a version the log and the snapshot both hold once).
         ``progress(entities done, entities)`` is called after each chunk. Returns a
         :class:`SnapshotReport`. Needs pyarrow (``pip install 'fsredis[export]'``)."""
         return self._run("export_history", self._export_history(directory, entity_type, features, progress))
@@ -71,8 +78,9 @@ class SnapshotOperations:
                         progress: Callable[[int, int], None] | None) -> Operation:
         started = time.monotonic()
         root = Path(directory)
-        if root.exists() and any(root.iterdir()):
-            raise FeatureStoreError(f"{root} is not empty" + (" (it holds a drained history)" if (root / STATE).exists() else ""))
+        strays = [p.name for p in root.iterdir() if not _ours(p)] if root.exists() else []
+        if strays:
+            raise FeatureStoreError(f"{root} holds other files than an offline history: {sorted(strays)[:5]}")
         names = None if features is None else commands.check_names(list(features))
         namespace = self.config.namespace
         pattern = f"{namespace}:{check_group(entity_type)}:{{*}}:e" if entity_type else f"{namespace}:*{{*}}:e"
@@ -81,6 +89,7 @@ class SnapshotOperations:
         report = SnapshotReport(entities=len(ids))
         root.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        taken = int(time.time() * 1000) * SEQUENCE_SPAN  # (a cut's change: a later deletion erases it)
         rows = Rows(namespace)
         for start in range(0, len(ids), CHUNK):
             chunk = [entity_keys(namespace, entity) for entity in ids[start : start + CHUNK]]
@@ -108,7 +117,7 @@ class SnapshotOperations:
                         raise commands.naming(reply, entity)
                     for name, item in zip(own, reply[0]):
                         if item[0] is not None:
-                            rows.add_cut(entity, name, int(item[0]))
+                            rows.add_cut(entity, name, int(item[0]), taken)
             if rows.count >= FLUSH_ROWS:
                 report.versions += rows.count
                 report.files += rows.write(root, f"snapshot-{stamp}-{start:09d}.parquet")

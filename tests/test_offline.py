@@ -93,6 +93,19 @@ def test_each_write_appends_what_it_made(server, namespace, open_store) -> None:
     three = by_entity[entity_keys(namespace, "p:3").entity]
     assert three[1] == {b"#": three[1][b"#"], b"#w": b"", b"#m": b"", b"price": b""}
 
+def test_ingest_and_computed_features_are_logged_too(server, namespace, open_store, tmp_path) -> None:
+    store = logging_store(open_store, server.url, namespace)
+    report = store.ingest(pd.DataFrame({"sku": ["1", "2"], "price": [3.0, 4.0]}), entity_column="sku", entity_type="p")
+    assert report.written == 2
+    store.compute_and_store_features("p:3", {"price": 5.0})
+    with Drainer(store, tmp_path, settle=0) as drainer:
+        drainer.drain_once()
+    frame = history(tmp_path)
+    prices = frame[frame.feature == "price"].sort_values("number")
+    assert list(prices.entity) == ["p:1", "p:2", "p:3"] and list(prices.number) == [3.0, 4.0, 5.0]
+    assert "compute" in prices.lineage.iloc[2] and "price_log" in set(frame.feature)
+
+
 def test_a_log_key_that_cannot_be_the_log_refuses_the_write(server, namespace, open_store) -> None:
     store = logging_store(open_store, server.url, namespace)
     plain = open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, default_ttl=None))
@@ -309,7 +322,7 @@ def test_a_snapshot_refuses_a_used_directory_and_names_features(server, namespac
     store.write_features("v:1", {"a": 2.0})
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "file").write_text("x")
-    with pytest.raises(FeatureStoreError, match="not empty"):
+    with pytest.raises(FeatureStoreError, match="other files than an offline history"):
         store.export_history(tmp_path / "used")
     seen = []
     report = store.export_history(tmp_path / "a", features=["a"], progress=lambda done, total: seen.append((done, total)))
@@ -319,6 +332,49 @@ def test_a_snapshot_refuses_a_used_directory_and_names_features(server, namespac
     row = frame[frame.entity == "u:1"].iloc[0]
     assert json.loads(row.lineage) == {"source": "job", "producer": "p"} and row.kind == "version" and row.write_id
     assert store.export_history(tmp_path / "b", entity_type="v").versions == 1
+
+
+def test_a_log_turned_on_late_starts_from_a_snapshot(server, namespace, open_store, tmp_path) -> None:
+    """Redis kept 2 versions of each feature when the log was turned on: a snapshot into the
+    drained history gives it that past (and says where Redis had trimmed), the log the rest; the
+    join over both answers as the online join, counting twice-held versions once."""
+    before = open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, max_versions=2, default_ttl=None))
+    after = logging_store(open_store, server.url, namespace, max_versions=2)
+    entities = [f"u:{i}" for i in range(4)]
+    models = {e: Model() for e in entities}
+
+    def write(store: Any, entity: str, value: float, day: float) -> None:
+        store.write_features(entity, {"x": value}, event_time=day * 86_400.0)
+        models[entity].add("x", day * 86_400.0, False, value)
+
+    for day in range(1, 5):
+        for i, e in enumerate(entities):
+            write(before, e, float(day * 10 + i), day)
+    write(after, "u:0", -1.0, 5)  # logged, and then in the snapshot too
+    after.export_history(tmp_path)
+    write(after, "u:1", -2.0, 6)  # trims the version of day 3 online, which the snapshot keeps
+    write(after, "u:2", -3.0, 2.5)  # a late event
+    after.delete_features("u:3")
+    models["u:3"].versions.clear()
+    write(after, "u:3", -4.0, 0.5)  # after a delete: its past is gone
+    with Drainer(after, tmp_path, settle=0) as drainer:
+        drainer.drain_once()
+    times = [0.4, 1.5, 2.6, 3.5, 4.5, 5.5, 6.5]
+    labels = pd.DataFrame({"entity_id": [e for e in entities for _ in times],
+                           "event_timestamp": [t * 86_400.0 for _ in entities for t in times]})
+    online = after.get_historical_features(labels, ["x"], mask=True)
+    offline = after.get_historical_features(labels, ["x"], mask=True, source=tmp_path)
+    beyond = offline["x__beyond_retention"]
+    assert (beyond <= online["x__beyond_retention"]).all()  # it knows at least what Redis knows
+    for (entity, t), value, unknown in zip(zip(labels.entity_id, labels.event_timestamp), offline["x"], beyond):
+        found, truth = models[entity].at("x", t)
+        if unknown:
+            assert pd.isna(value)
+        else:
+            assert (value == truth) if found else pd.isna(value), (entity, t / 86_400, value, truth)
+    known = ~online["x__beyond_retention"]
+    pd.testing.assert_series_equal(offline["x"][known], online["x"][known])
+    assert beyond.any() and (beyond < online["x__beyond_retention"]).any()  # (the data has both cases)
 
 
 def test_the_history_commands(server, namespace, open_store, tmp_path, capsys) -> None:

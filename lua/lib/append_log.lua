@@ -3,9 +3,9 @@
 -- one write of entity `key` added to the stream `log` (docs/storage_format.md, "Change log"):
 --   "#"   int48 server time ms | int48 event time ms (12 bytes)
 --   "#k"  the entity key;  "#w" the write id ('' for none);  "#m" the meta (msgpack map)
---   then `fields`: name, version for each new version, as a current value is stored (a 24-byte
---   head: int48 expiry ms, event ms, version, record; then the encoded value), or name, '' for
---   a deleted feature (lua/fs_delete.lua).
+--   then `fields`: for each new version, its name and the version as a current value is stored
+--   (a 24-byte head: int48 expiry ms, event ms, version, record; then the encoded value); for a
+--   deleted feature, its name and '' (lua/fs_delete.lua).
 -- A write of more than 2,000 features takes an entry per 2,000, each with the same header (XADD
 -- takes its arguments through unpack(), which fails near 8,000).
 -- Callers append before their first other write: when `log` holds another type than a stream,
