@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     training.add_argument("--mask", action="store_true", help="add <feature>__beyond_retention columns")
     training.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
     training.add_argument("--source", help="join over this offline history directory (fsredis drain) with DuckDB, not Redis")
+    training.add_argument("--fill-from", help="answer the cells beyond online retention from this offline history directory")
     drain = add("drain", "Move the change log (change_log=True) to the offline history: Parquet files per feature.")
     drain.add_argument("--out", required=True, help="the offline history directory (created when missing)")
     drain.add_argument("--once", action="store_true", help="drain what the log holds now, then exit")
@@ -376,7 +377,7 @@ def training_set_command(args: argparse.Namespace) -> int:
             out = offline.get_historical_features(args.source, frame, features, **options)
         else:
             with FeatureStore(_config(args)) as fs:
-                out = fs.get_historical_features(frame, features, progress=progress, **options)
+                out = fs.get_historical_features(frame, features, progress=progress, fill_from=args.fill_from, **options)
     if frame is not labels:
         out[ids] = labels[ids]
     if args.out.endswith(csv):

@@ -559,6 +559,7 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
         self, entity_df: Any, features: Sequence[str], *, timestamp_column: str = "event_timestamp",
         entity_column: str = "entity_id", mask: bool = False, progress: training.Progress | None = None,
         format: str = "pandas", timeout: float | None = None, source: str | os.PathLike[str] | None = None,
+        fill_from: str | os.PathLike[str] | None = None,
     ) -> Any:
         """A training set: ``entity_df`` (a pandas DataFrame or a pyarrow Table of labelled rows)
         with one column per feature, each row's values point-in-time correct — as
@@ -575,9 +576,10 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
         to Redis is bounded by ``socket_timeout`` (a training set may take minutes).
         ``format="arrow"`` returns a pyarrow Table instead of a DataFrame.
 
-        ``source``: the directory of an offline history (``fsredis drain``): the same join runs
-        there with DuckDB (``pip install 'fsredis[offline]'``), over every version drained, and
-        Redis is not called (:func:`fsredis.offline.get_historical_features`).
+        ``source``: the directory of an offline history (``fsredis drain``, ``export_history``):
+        the same join runs there with DuckDB (``pip install 'fsredis[offline]'``) and Redis is not
+        called (:func:`fsredis.offline.get_historical_features`). ``fill_from``: such a directory
+        too, for the cells beyond online retention only (where it can tell).
         """
         if format not in ("pandas", "arrow"):
             raise ValueError(f"format must be 'pandas' or 'arrow', not {format!r}")
@@ -588,8 +590,21 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
             )
             return asyncio.to_thread(join) if self._is_async else join()
         rows = len(entity_df) if hasattr(entity_df, "__len__") else 1  # (bounds the entities: the deadline's size)
-        steps = self._historical(entity_df, features, timestamp_column, entity_column, mask, progress, format)
-        return self._run("get_historical_features", steps, timeout, max(rows, 1))
+        marked = mask or fill_from is not None
+        steps = self._historical(entity_df, features, timestamp_column, entity_column, marked, progress,
+                                 "pandas" if fill_from is not None else format)
+        online = self._run("get_historical_features", steps, timeout, max(rows, 1))
+        if fill_from is None:
+            return online
+        from fsredis import offline
+
+        fill = functools.partial(offline.fill_beyond_retention, features=features, source=fill_from,
+                                 timestamp_column=timestamp_column, entity_column=entity_column, mask=mask, format=format)
+        if self._is_async:
+            async def filled() -> Any:
+                return await asyncio.to_thread(fill, await online)
+            return filled()
+        return fill(online)
 
     def _historical(self, entity_df, features, timestamp_column, entity_column, mask, progress, format) -> Operation:  # type: ignore[no-untyped-def]
         join = training.Join(entity_df, features, timestamp_column, entity_column)

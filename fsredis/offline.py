@@ -118,3 +118,33 @@ def _column(connection: Any, files: list[str], rows: int) -> tuple[np.ndarray, n
     for at, raw in zip(rid[present], values.filter(values.is_valid()).to_pylist()):
         out[at] = codec.decode_value(raw)
     return out, beyond
+
+
+def fill_beyond_retention(
+    result: Any, features: Sequence[str], source: str | os.PathLike[str], *, timestamp_column: str,
+    entity_column: str, mask: bool, format: str,
+) -> Any:
+    """An online training set (a DataFrame with ``<feature>__beyond_retention`` columns) with the
+    cells beyond online retention answered from the offline history in ``source``, where that
+    history can tell (else they stay empty and marked); shaped as ``mask`` and ``format`` ask."""
+    pd = export._require("pandas")
+    names = list(features)
+    marks = [f"{name}__beyond_retention" for name in names]
+    rows = np.flatnonzero(result[marks].to_numpy().any(axis=1)) if len(result) else np.array([], dtype=np.int64)
+    columns = {name: result[name].to_numpy(copy=True) for name in names}
+    beyond = {name: result[mark].to_numpy(copy=True) for name, mark in zip(names, marks)}
+    if len(rows):
+        asked = result.iloc[rows][[entity_column, timestamp_column]]
+        found = get_historical_features(source, asked, names, timestamp_column=timestamp_column,
+                                        entity_column=entity_column, mask=True)
+        for name in names:
+            fill = beyond[name][rows] & ~found[f"{name}__beyond_retention"].to_numpy()
+            if not fill.any():
+                continue
+            values = found[name].to_numpy()[fill]
+            column = columns[name].astype(object)
+            column[rows[fill]] = [None if isinstance(v, float) and np.isnan(v) else v for v in values]
+            columns[name] = column.astype(np.float64) if export._numeric(list(column)) else column
+            beyond[name][rows[fill]] = False
+    frame = result.drop(columns=[*names, *marks])
+    return training.assemble(frame, columns, beyond, mask, format) if len(names) else pd.DataFrame(frame)

@@ -375,6 +375,15 @@ def test_a_log_turned_on_late_starts_from_a_snapshot(server, namespace, open_sto
     known = ~online["x__beyond_retention"]
     pd.testing.assert_series_equal(offline["x"][known], online["x"][known])
     assert beyond.any() and (beyond < online["x__beyond_retention"]).any()  # (the data has both cases)
+    # Online, with the cells Redis cannot tell filled from the offline history: the same frame.
+    filled = after.get_historical_features(labels, ["x"], mask=True, fill_from=tmp_path)
+    pd.testing.assert_frame_equal(filled, offline)
+    assert filled.attrs["beyond_retention"] == {"x": int(beyond.sum())}
+    slow = open_store(after.config, "async")
+    pd.testing.assert_frame_equal(slow.get_historical_features(labels, ["x"], fill_from=tmp_path),
+                                  offline.drop(columns=["x__beyond_retention"]))
+    table = after.get_historical_features(labels, ["x"], fill_from=tmp_path, format="arrow")
+    assert table.column("x").to_pylist() == [None if pd.isna(v) else v for v in offline["x"]]
 
 
 def test_the_history_commands(server, namespace, open_store, tmp_path, capsys) -> None:
@@ -390,10 +399,10 @@ def test_the_history_commands(server, namespace, open_store, tmp_path, capsys) -
     assert "1 entities, 3 rows" in capsys.readouterr().out
     labels = tmp_path / "labels.csv"
     labels.write_text("entity_id,event_timestamp\nu:1,1970-01-02T12:00:00+00:00\nu:1,1970-01-03T12:00:00Z\n")
-    for source in ("h", "s"):
+    for option, source in (("--source", "h"), ("--source", "s"), ("--fill-from", "h")):
         out = tmp_path / f"train-{source}.csv"
-        assert main(["training-set", str(labels), "--features", "a", "--out", str(out), "--source", str(tmp_path / source),
-                     "--no-progress"]) == 0
+        assert main(["training-set", str(labels), "--features", "a", "--out", str(out), option, str(tmp_path / source),
+                     "--no-progress", *(common if option == "--fill-from" else [])]) == 0
         assert list(pd.read_csv(out)["a"]) == [0.0, 1.0]
 
 
