@@ -318,6 +318,11 @@ def info_command(args: argparse.Namespace) -> int:
             if len(sampled) < args.sample:
                 sampled.append(key)
         print(f"entities: {entities} in namespace {namespace!r}")
+        from fsredis.drain import waiting
+
+        logs = waiting(client, namespace)
+        if logs or fs.config.change_log:
+            print(f"log:      {sum(logs.values())} change-log entries waiting for fsredis drain in {len(logs)} streams")
         old = sum(1 for _ in client.scan_iter(match=f"{namespace}:*{{*}}:v", count=1000))
         if old:
             print(f"format 1: {old} entities still in storage format 1 (fsredis 0.1): run `fsredis migrate`")

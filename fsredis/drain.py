@@ -60,6 +60,16 @@ class DrainReport:
     """Some stream had more entries than the pass took: pass again at once."""
 
 
+def waiting(redis: Any, namespace: str) -> dict[str, int]:
+    """The change-log streams of ``namespace`` that hold entries, and how many: one pipeline of
+    ``XLEN`` over the 16,384 streams (on a cluster, each to its slot's node)."""
+    keys = log_keys(namespace)
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.xlen(key)
+    return {key: length for key, length in zip(keys, pipe.execute()) if length}
+
+
 class Drainer:
     """Drains one store's change log into ``directory`` (created when missing)."""
 
@@ -77,7 +87,6 @@ class Drainer:
         except BlockingIOError:
             self._lock.close()
             raise DrainError(f"another drainer is writing to {self.dir}") from None
-        self.keys = log_keys(self.namespace)
         try:
             self.state = self._recover()
         except BaseException:
@@ -149,10 +158,7 @@ class Drainer:
         started = time.monotonic()
         redis = self.store.redis
         report = DrainReport(batch=self.state["batch"])
-        pipe = redis.pipeline(transaction=False)
-        for key in self.keys:
-            pipe.xlen(key)
-        busy = [key for key, length in zip(self.keys, pipe.execute()) if length]
+        busy = list(waiting(redis, self.namespace))
         if not busy:
             return report
         seconds, micros = redis.time()

@@ -393,6 +393,8 @@ def test_the_history_commands(server, namespace, open_store, tmp_path, capsys) -
     for day in range(3):
         store.write_features("u:1", {"a": float(day)}, event_time=86_400.0 * (day + 1))
     common = ["--redis-url", server.url, "--namespace", namespace]
+    assert main(["info", *common]) == 0
+    assert "log:      3 change-log entries waiting for fsredis drain in 1 streams" in capsys.readouterr().out
     assert main(["drain", *common, "--out", str(tmp_path / "h"), "--once", "--settle", "0"]) == 0
     assert "3 entries" in capsys.readouterr().out
     assert main(["export-history", *common, "--out", str(tmp_path / "s"), "--no-progress"]) == 0
