@@ -41,6 +41,7 @@ from fsredis.errors import (
     LibraryPermissionDenied,
     NotReplicated,
     PermissionDenied,
+    StoreClosed,
     StoreUnavailable,
     ValidationError,
     translate,
@@ -204,6 +205,14 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
 
     def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+    _closed = False
+
+    def _check_open(self, operation: str, steps: Operation) -> None:
+        """StoreClosed once ``close()`` ran: redis-py would otherwise reconnect without a word."""
+        if self._closed:
+            steps.close()
+            raise StoreClosed(f"{operation}: this {type(self).__name__} was closed; make a new one")
 
     def _budget(self, operation: str, timeout: float | None, size: int = 1) -> float | None:
         """Seconds the operation may take: ``timeout``, else read_timeout for reads and
@@ -638,11 +647,12 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
         return commands.decode_lineage(entity_id, name, (yield from self._send(call, entity_id)))
 
     def export_features(
-        self, entity_ids: Iterable[str], feature_names: Sequence[str], format: str = "pandas",
+        self, entity_ids: Iterable[str], feature_names: Sequence[str] | None = None, format: str = "pandas",
         *, timeout: float | None = None,
     ) -> Any:
         """The features of many entities as ``"pandas"`` (DataFrame indexed by entity id),
-        ``"arrow"`` (pyarrow Table), ``"numpy"`` (name -> array) or ``"dict"``."""
+        ``"arrow"`` (pyarrow Table), ``"numpy"`` (name -> array) or ``"dict"``; every live
+        feature any of them has (in name order) unless ``feature_names`` are given."""
         entity_ids = _sized(entity_ids)
         return self._run("export_features", self._export(entity_ids, feature_names, format), timeout, len(entity_ids))
 
@@ -650,8 +660,10 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
         from fsredis import export
 
         convert = export.converter(format)
-        names = commands.check_names(feature_names)
+        names = None if feature_names is None else commands.check_names(feature_names)
         rows = yield from self._get_batch(entity_ids, names)
+        if names is None:
+            names = sorted({name for row in rows.values() for name in row})
         return convert(rows, names)
 
     # -- operations -----------------------------------------------------------------------------
@@ -1035,6 +1047,7 @@ class FeatureStore(_Operations):
     ``FeatureStore.embedded()`` starts a private Valkey for demos, notebooks and tests."""
 
     def _run(self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1) -> Any:
+        self._check_open(operation, steps)
         with self._observed(operation):
             try:
                 # What an operation does before its first request (checks, encoding, transforms)
@@ -1148,7 +1161,11 @@ class FeatureStore(_Operations):
                 pool.release(connection)
 
     def close(self) -> None:
-        """Close the connections, and stop the embedded server if this store owns one."""
+        """Close the connections, and stop the embedded server if this store owns one. Later
+        calls raise StoreClosed. Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._redis.close()
             if self._owns_pool and not self._cluster:
@@ -1186,6 +1203,7 @@ class AsyncFeatureStore(_Operations):
     async def _run(  # type: ignore[override]
         self, operation: str, steps: Operation, timeout: float | None = None, size: int = 1
     ) -> Any:
+        self._check_open(operation, steps)
         if self._slots.locked():
             try:
                 await asyncio.wait_for(self._slots.acquire(), self.config.pool_timeout)
@@ -1317,7 +1335,11 @@ class AsyncFeatureStore(_Operations):
         return await pipe.execute(raise_on_error=False)
 
     async def close(self) -> None:
-        """Close the connections, and stop the embedded server if this store owns one."""
+        """Close the connections, and stop the embedded server if this store owns one. Later
+        calls raise StoreClosed. Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             if self._cluster:
                 await self._redis.aclose()

@@ -94,6 +94,10 @@ class StoreUnavailable(FeatureStoreError, ConnectionError):
     """Redis could not be reached (after the configured retries)."""
 
 
+class StoreClosed(FeatureStoreError):
+    """The store was closed (``close()``, or the end of its ``with`` block): make a new one."""
+
+
 class NotReplicated(StoreUnavailable):
     """The primary applied the write, but fewer replicas than ``min_replicas`` confirmed it within
     ``replica_timeout``: it may or may not survive a failover. Sending it again with the same write

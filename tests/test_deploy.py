@@ -23,15 +23,16 @@ _METRIC = re.compile(r"\bfsredis_[a-z_]+")
 @pytest.mark.skipif(not PROMTOOL, reason="promtool is not installed (.ci/run installs Debian's prometheus)")
 def test_alert_rules_pass_promtool_check_and_unit_tests() -> None:
     check = subprocess.run([PROMTOOL, "check", "rules", "alerts.yml"], cwd=PROMETHEUS, capture_output=True, text=True)
-    assert check.returncode == 0 and "SUCCESS: 4 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 5 rules found" in check.stdout, check.stdout + check.stderr
     tests = subprocess.run([PROMTOOL, "test", "rules", "alerts_test.yml"], cwd=PROMETHEUS, capture_output=True, text=True)
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 
-def test_the_four_alerts_are_there() -> None:
+def test_the_five_alerts_are_there() -> None:
     rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"][0]["rules"]
     assert {rule["alert"] for rule in rules} == {
         "FsredisLowHitRate", "FsredisSlowRetrieval", "FsredisRedisConnectionFailures", "FsredisValidationErrors",
+        "FsredisDrainStalled",
     }
 
 
@@ -109,3 +110,12 @@ def test_cluster_and_sentinel_compose_files(kind) -> None:
         run_env = {"FSREDIS_SERVER_TOKEN": "x" * 20, "PATH": "/usr/bin:/bin:/usr/local/bin"}
         result = subprocess.run([*tool, "-f", str(path), "config", "--quiet"], capture_output=True, text=True, env=run_env)
         assert result.returncode == 0, result.stderr
+
+
+def test_the_package_ships_its_license() -> None:
+    from importlib import metadata
+
+    meta = metadata.metadata("fsredis")
+    assert meta.get("License-Expression") == "MIT" and meta.get_all("License-File") == ["LICENSE"]
+    shipped = [f for f in metadata.files("fsredis") or [] if f.name == "LICENSE"]
+    assert shipped and "MIT License" in shipped[0].read_text()

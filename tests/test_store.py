@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
 
 import numpy as np
 import pytest
 
-from fsredis import NotFound, ValidationError
+from fsredis import AsyncFeatureStore, FeatureStore, NotFound, StoreClosed, ValidationError
 from fsredis.keys import entity_keys
 from tests.conftest import entity_keys_in
 
@@ -427,3 +428,34 @@ def test_extending_the_earliest_ttl_keeps_the_feature(store) -> None:
     time.sleep(0.2)
     store.write_features("e1", {"d": 5})  # an exact pass drops c and finds the new earliest
     assert store.get_features("e1") == {"a": 3, "b": 2, "d": 5}
+
+
+def test_a_closed_store_says_so(config) -> None:
+    store = FeatureStore(config)
+    store.write_features("e", {"a": 1})
+    store.close()
+    store.close()  # again: nothing
+    for call in (lambda: store.get_features("e", ["a"]), lambda: store.write_features("e", {"a": 2}),
+                 lambda: store.health_check(), lambda: store.get_features_batch(["e"])):
+        with pytest.raises(StoreClosed, match="FeatureStore was closed"):
+            call()
+
+    async def later() -> None:
+        async with AsyncFeatureStore(config) as astore:
+            assert await astore.get_features("e", ["a"]) == {"a": 1}
+        with pytest.raises(StoreClosed, match="AsyncFeatureStore was closed"):
+            await astore.get_features("e", ["a"])
+        await astore.close()
+
+    asyncio.run(later())
+    with FeatureStore(config) as fresh:  # the data is there for a new store
+        assert fresh.get_features("e", ["a"]) == {"a": 1}
+
+
+def test_export_takes_every_feature_unless_named(store) -> None:
+    store.write_features("x1", {"a": 1.0, "b": "s"})
+    store.write_features("x2", {"c": 2})
+    rows = store.export_features(["x1", "x2", "x3"], format="dict")
+    assert rows == {"x1": {"a": 1.0, "b": "s"}, "x2": {"c": 2}, "x3": {}}
+    frame = store.export_features(["x1", "x2"])
+    assert list(frame.columns) == ["a", "b", "c"] and frame.loc["x2", "c"] == 2
