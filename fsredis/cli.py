@@ -31,6 +31,7 @@ from fsredis import (
 from fsredis import export
 from fsredis.config import redacted_url
 from fsredis.embedded import EmbeddedServer
+from fsredis.keys import registry_keys
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,12 +307,21 @@ def load_functions_command(args: argparse.Namespace) -> int:
 def info_command(args: argparse.Namespace) -> int:
     _require_url(args)
     with FeatureStore(_config(args)) as fs:
-        health = fs.health_check()
+        health = fs.health_check(install=False)  # (only looks: a missing library is said, not installed)
+        if not health["redis_connected"]:
+            print(f"fsredis info: error: {redacted_url(args.redis_url)}: {health.get('error')}", file=sys.stderr)
+            return 1
         client = fs.redis
         namespace = fs.config.namespace
-        print(f"server:   {health.get('server')}  ping {health.get('ping_ms', 0):.2f} ms")
-        print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
-        print(f"registry: version {fs.get_registry().version} stored, {health.get('registry_version')} enforced")
+        server = health["server"]
+        print(f"server:   {server['name']} {server['version']}  ping {health['ping_ms']:.2f} ms")
+        stored = Registry.from_hash(client.hgetall(registry_keys(namespace).definitions), tolerant=True).version
+        if health["library_version"] is None:
+            print(f"library:  not loaded (this package has {health['library_expected']}): run `fsredis load-functions`")
+            print(f"registry: version {stored} stored, not enforced until the library is loaded")
+        else:
+            print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
+            print(f"registry: version {stored} stored, {health.get('registry_version')} enforced")
         entities, sampled = 0, list[bytes]()
         for key in client.scan_iter(match=f"{namespace}:*{{*}}:e", count=1000):
             entities += 1

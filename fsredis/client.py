@@ -668,16 +668,25 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
 
     # -- operations -----------------------------------------------------------------------------
 
-    def health_check(self) -> Any:
+    def health_check(self, *, install: bool = True) -> Any:
         """``{"status", "redis_connected", "server", "library_version", "registry_version",
         "ping_ms", ...}``; never raises for an unreachable server (status ``unhealthy``).
         ``registry_errors`` (status ``degraded``) names stored definitions of this namespace that
         cannot be read (``group:feature`` -> why); writes of those features are refused.
         ``registry_version`` is this namespace's registry version that the loaded library enforces
-        (the lowest over a cluster's primaries)."""
-        return self._run("health_check", self._health())
+        (the lowest over a cluster's primaries). Like any first call, it installs the library
+        where it is missing or outdated; with ``install=False`` it only looks, and a server
+        without the library is ``degraded`` with ``library_version`` None and an ``error``
+        saying so."""
+        return self._run("health_check", self._health(install))
 
-    def _health(self) -> Operation:
+    def _look(self, request: Call | Command) -> Operation:
+        """Send one request as it is, without installing the library first."""
+        command = request.args if isinstance(request, Command) else self._transport.command(request)
+        return (yield from self._plain(command))
+
+    def _health(self, install: bool = True) -> Operation:
+        send = self._send if install else self._look
         report: dict[str, Any] = {
             "status": "unhealthy",
             "redis_connected": False,
@@ -687,20 +696,26 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
         }
         try:
             started = perf_counter()
-            yield from self._send(Command(("PING",)))
+            yield from self._look(Command(("PING",)))
             report["ping_ms"] = (perf_counter() - started) * 1000.0
             report["redis_connected"] = True
-            info = yield from self._send(Command(("INFO", "server")))
+            info = yield from self._look(Command(("INFO", "server")))
             name = "valkey" if "valkey_version" in info else "redis"
             report["server"] = {"name": name, "version": info.get(f"{name}_version", info.get("redis_version"))}
-            loaded = yield from self._send(commands.version())
+            try:
+                loaded = yield from send(commands.version())
+            except FeatureStoreError as exc:
+                if install or not _missing(exc):
+                    raise
+                report.update(status="degraded", error="the fsredis library is not loaded (fsredis load-functions)")
+                return report
             report["library_version"] = _loaded_version(loaded)
             report["status"] = "healthy" if report["library_version"] == self.library.version else "degraded"
             lagging = self._behind(loaded)
             if report["status"] == "healthy":  # another build may lack fs_registry_version
-                enforced = yield from self._send(commands.registry_version(self.config.namespace))
+                enforced = yield from send(commands.registry_version(self.config.namespace))
                 report["registry_version"] = min(enforced.values()) if isinstance(enforced, dict) else enforced
-                stored = yield from self._registry(tolerant=True)
+                stored = yield from self._registry(tolerant=True, send=send)
                 lagging = self._behind(loaded, enforced, stored.version)
                 if stored.broken:  # enforced as "refuse every write of the feature" until fixed
                     report["registry_errors"] = stored.broken
@@ -927,6 +942,11 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
         except BaseException:
             server.stop()
             raise
+
+
+def _missing(error: FeatureStoreError) -> bool:
+    """Whether an error says the library (a function or script of it) is not on the server."""
+    return isinstance(error.__cause__, ResponseError) and Transport.is_missing(error.__cause__)
 
 
 def _offline_join(source: Any, entity_df: Any, features: Sequence[str], *, progress: Any, **options: Any) -> Any:

@@ -61,8 +61,8 @@ class RegistryOperations:
         definitions that cannot be read are in its ``broken`` (writes of them are refused)."""
         return self._run("get_registry", self._registry(tolerant=True))
 
-    def _registry(self, tolerant: bool = False) -> Operation:
-        raw = yield from self._send(Command(("HGETALL", registry_keys(self.config.namespace).definitions)))
+    def _registry(self, tolerant: bool = False, send: Any = None) -> Operation:
+        raw = yield from (send or self._send)(Command(("HGETALL", registry_keys(self.config.namespace).definitions)))
         return Registry.from_hash(raw, tolerant)
 
     def list_features(self, entity_type: str | None = None) -> Any:

@@ -15,6 +15,7 @@ import pytest
 from fsredis import FeatureStore, FeatureStoreConfig
 from fsredis.cli import main
 from fsredis.embedded import default_binary
+from tests.conftest import start_server
 
 VALKEY_CLI = str(Path(default_binary()).with_name("valkey-cli"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +106,8 @@ def test_lua_rules_for_values_written_without_the_client(server, namespace) -> N
 
 def test_fsredis_load_functions_and_info(server, namespace, capsys) -> None:
     with server.client() as client:
-        client.function_delete("fsredis")
+        if client.function_list(library="fsredis"):
+            client.function_delete("fsredis")
     assert main(["load-functions", "--redis-url", server.url]) == 0
     assert "loaded fsredis library" in capsys.readouterr().out
     with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as store:
@@ -115,6 +117,21 @@ def test_fsredis_load_functions_and_info(server, namespace, capsys) -> None:
         assert f"loaded {store.library.version}" in out
         assert "entities: 5" in out
         assert "bytes per entity" in out
+
+
+def test_info_looks_without_installing_and_a_down_server_is_one_line(capsys) -> None:
+    fresh = start_server("valkey")
+    try:
+        assert main(["info", "--redis-url", fresh.url]) == 0
+        out = capsys.readouterr().out
+        assert "library:  not loaded" in out and "fsredis load-functions" in out and "None" not in out
+        with fresh.client() as client:
+            assert client.function_list() == []  # it only looked
+    finally:
+        fresh.stop()
+    assert main(["info", "--redis-url", "redis://127.0.0.1:1/0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("fsredis info: error:")
 
 
 def test_commands_that_need_a_server_say_so(capsys) -> None:
