@@ -7,7 +7,10 @@ async) only execute calls, and this module is tested without Redis.
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import math
+import re
 import struct
 import uuid
 from datetime import datetime
@@ -83,6 +86,8 @@ class Policy:
     history_limit: int
     change_log: str | None = None
     """The namespace whose change log writes append to (``config.change_log``), or None."""
+    embedding_features: tuple[str, ...] = ()
+    """Name patterns whose numeric lists are embeddings (``config.embedding_features``)."""
     options: bytes = b""
     """The options every write shares, a msgpack fixmap (lua/lib/parse_options.lua);
     :meth:`pack_options` adds a call's own entries to it."""
@@ -106,7 +111,23 @@ class Policy:
             embedding_dtype=config.embedding_dtype,
             history_limit=max(config.max_versions, 1),
             change_log=config.namespace if config.change_log else None,
+            embedding_features=config.embedding_features,
         )
+
+    @functools.cached_property
+    def _embedding_names(self) -> re.Pattern[str] | None:
+        patterns = self.embedding_features
+        return re.compile("|".join(fnmatch.translate(p) for p in patterns)) if patterns else None
+
+    def as_embedding(self, name: str, value: Any) -> Any:
+        """``value`` as a float array when ``name`` matches ``embedding_features`` and it is a
+        non-empty list or tuple of numbers (not booleans); else ``value`` as it is."""
+        pattern = self._embedding_names
+        if (pattern is None or not isinstance(value, (list, tuple)) or not value
+                or not all(type(x) in (int, float) or isinstance(x, (np.integer, np.floating)) for x in value)
+                or not pattern.fullmatch(name)):
+            return value
+        return np.asarray(value, dtype=np.float64)
 
     def keys_of(self, keys: EntityKeys) -> tuple[str, ...]:
         """The keys of a writing call about one entity: its hash, and its slot's change log when
@@ -234,13 +255,15 @@ def _pairs(features: Mapping[str, Any], policy: Policy) -> list[Any]:
         raise ValidationError("-", "features", "write_features takes a non-empty mapping of name -> value")
     if len(features) > limits.NAMES:
         raise ValidationError("-", "features", f"one write takes at most {limits.NAMES} features, got {len(features)}")
-    encode, dtype = codec.encode_value, policy.embedding_dtype
+    encode, dtype, lists = codec.encode_value, policy.embedding_dtype, policy.as_embedding
     out: list[Any] = []
     for name, value in features.items():
         if type(name) is not str:
             raise ValidationError(repr(name), "name", "feature names are strings")
         if not name.isascii():
             raise ValidationError(name, "name", "names are 1-128 characters of A-Z a-z 0-9 _ . - and start with a letter or _")
+        if type(value) is list or type(value) is tuple:
+            value = lists(name, value)
         out += (name, encode(name, value, dtype))
     return out
 

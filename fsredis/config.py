@@ -75,6 +75,11 @@ class FeatureStoreConfig:
     """Count calls, errors, latencies and hit rate in-process (``get_performance_metrics``)."""
     embedding_dtype: str = "float32"
     """How float64 embeddings are stored: ``float32`` or ``float16`` (float16 input stays float16)."""
+    embedding_features: tuple[str, ...] = ("*_embedding",)
+    """Name patterns (``fnmatch``, e.g. ``*_embedding``, ``vec_*``) of features whose values,
+    given as a list or tuple of numbers, are stored as embeddings (float arrays, with
+    ``embedding_ttl``) like a ``numpy.ndarray`` is; a list to any other feature stays a list.
+    ``FSREDIS_EMBEDDING_FEATURES`` takes them comma-separated; empty: none."""
     max_value_bytes: int = 4 * 1024 * 1024
     """Largest encoded value accepted for one feature; checked inside Redis."""
     builtin_transforms: bool = True
@@ -133,6 +138,9 @@ class FeatureStoreConfig:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
         if self.read_path not in READ_PATHS:
             raise ValueError(f"read_path must be one of {READ_PATHS}, not {self.read_path!r}")
+        if isinstance(self.embedding_features, str) or not all(isinstance(p, str) and p for p in self.embedding_features):
+            raise ValueError(f"embedding_features is a tuple of name patterns, not {self.embedding_features!r}")
+        self.embedding_features = tuple(self.embedding_features)
         if self.embedding_dtype not in ("float32", "float16"):
             raise ValueError(f"embedding_dtype must be 'float32' or 'float16', not {self.embedding_dtype!r}")
         if not isinstance(self.max_versions, int) or not 1 <= self.max_versions <= limits.MAX_VERSIONS:
@@ -331,6 +339,8 @@ def _parse(variable: str, raw: str, annotation: str) -> Any:
             return int(text)
         if annotation.startswith("float"):
             return float(text)
+        if annotation.startswith("tuple[str"):  # a comma-separated list
+            return tuple(part.strip() for part in text.split(",") if part.strip())
     except ValueError:
         raise ValueError(f"{variable}={raw!r} is not a valid {annotation}") from None
     return text

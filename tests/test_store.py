@@ -459,3 +459,25 @@ def test_export_takes_every_feature_unless_named(store) -> None:
     assert rows == {"x1": {"a": 1.0, "b": "s"}, "x2": {"c": 2}, "x3": {}}
     frame = store.export_features(["x1", "x2"])
     assert list(frame.columns) == ["a", "b", "c"] and frame.loc["x2", "c"] == 2
+
+
+def test_a_numeric_list_to_an_embedding_name_is_an_embedding(server, namespace, open_store) -> None:
+    """The original Quick start writes text_embedding as a Python list: it gets embedding storage
+    and the embedding TTL (embedding_features, default *_embedding); other lists stay lists."""
+    from fsredis import FeatureStoreConfig
+
+    store = open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, default_ttl=100, embedding_ttl=10_000))
+    store.write_features("product_123", {"price": 999.99, "text_embedding": [0.1, 0.2, 0.3], "tags": [1, 2],
+                                         "flags_embedding": [True, False]})
+    got = store.get_features("product_123", ["text_embedding", "tags", "flags_embedding"])
+    assert isinstance(got["text_embedding"], np.ndarray) and got["text_embedding"].dtype == np.float32
+    assert np.allclose(got["text_embedding"], [0.1, 0.2, 0.3])
+    assert got["tags"] == [1, 2] and got["flags_embedding"] == [True, False]  # not numbers: a list
+    now = time.time()
+    assert 9_000 < store.get_feature_lineage("product_123", "text_embedding")["expires_at"] - now <= 10_000
+    assert 0 < store.get_feature_lineage("product_123", "tags")["expires_at"] - now <= 100
+    plain = open_store(FeatureStoreConfig(redis_url=server.url, namespace=namespace, embedding_features=()))
+    plain.write_features("product_124", {"text_embedding": [0.5, 1]})
+    assert plain.get_features("product_124", ["text_embedding"]) == {"text_embedding": [0.5, 1]}
+    with pytest.raises(ValueError, match="embedding_features"):
+        FeatureStoreConfig(embedding_features="*_embedding")
