@@ -106,8 +106,17 @@ class EmbeddedServer:
         self.username = username
         self.tls = dict(tls) if tls is not None else None
         self._owns_dir = data_dir is None
-        self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="fsredis-"))
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._ran = False  # (a first start that fails removes the directory it made)
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the server keeps its data and log: the directory given, else a temporary one made
+        when first needed (and removed by :meth:`stop`)."""
+        if self._data_dir is None:
+            self._data_dir = Path(tempfile.mkdtemp(prefix="fsredis-"))
+        return self._data_dir
 
     @property
     def url(self) -> str:
@@ -142,17 +151,26 @@ class EmbeddedServer:
             self._spawn()
             if self._wait_ready():
                 atexit.register(self.stop)
+                self._ran = True
                 return self
             if fixed_port or attempt == 4:
                 break
-        raise ServerError(f"{self.binary} did not start on port {self.port}:\n{self._log_tail()}")
+        error = ServerError(f"{self.binary} did not start on port {self.port}:\n{self._log_tail()}")
+        if self._owns_dir and not self._ran:  # nothing of value in it: leave no directory behind
+            self._remove_dir()
+        raise error
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and remove its data directory if it made one. Idempotent."""
         self._terminate(timeout)
         atexit.unregister(self.stop)
         if self._owns_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self._remove_dir()
+
+    def _remove_dir(self) -> None:
+        if self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
 
     def restart(self) -> EmbeddedServer:
         """Stop and start again on the same port and data directory."""

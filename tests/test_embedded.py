@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,12 +61,13 @@ def test_no_orphan_when_the_parent_is_killed(tmp_path) -> None:
         "import sys, time\n"
         "from fsredis.embedded import EmbeddedServer\n"
         "server = EmbeddedServer(persistence=False).start()\n"
-        "print(server.pid, flush=True)\n"
+        "print(server.pid, server.data_dir, flush=True)\n"
         "time.sleep(60)\n"
     )
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as parent:
-        child = int(parent.stdout.readline())
-        _kill_and_check(parent, child)
+        child, data_dir = parent.stdout.readline().split()
+        _kill_and_check(parent, int(child))
+    shutil.rmtree(data_dir)  # (a parent killed with -9 cleans nothing up: its directory is ours to remove)
 
 
 def _kill_and_check(parent: subprocess.Popen, child: int) -> None:
@@ -80,5 +82,8 @@ def _kill_and_check(parent: subprocess.Popen, child: int) -> None:
 
 def test_a_port_in_use_fails_loudly() -> None:
     with EmbeddedServer(persistence=False) as taken:
+        late = EmbeddedServer(port=taken.port, persistence=False, startup_timeout=3)
+        made = late.data_dir
         with pytest.raises(ServerError, match="did not start"):
-            EmbeddedServer(port=taken.port, persistence=False, startup_timeout=3).start()
+            late.start()
+        assert not made.exists()  # a failed first start leaves no directory behind
