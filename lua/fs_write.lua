@@ -1,15 +1,11 @@
 --! function: fs_write
 --! include: lib/fail.lua
---! include: lib/now_ms.lua
 --! include: lib/parse_entity_key.lua
 --! include: lib/parse_log_key.lua
 --! include: lib/parse_options.lua
 --! include: lib/parse_meta.lua
 --! include: lib/parse_features.lua
---! include: lib/read_entity.lua
---! include: lib/seen_write.lua
---! include: lib/write_digest.lua
---! include: lib/apply_write.lua
+--! include: lib/write_one.lua
 -- Write several features of one entity atomically: every feature is checked first (also against
 -- the registered rules of the entity's type, lib/registry.lua), then all are applied, each getting
 -- the next version of its own counter (lib/apply_write.lua). A write id already applied to this
@@ -40,17 +36,4 @@ if KEYS[2] then o.log = parse_log_key(key, KEYS[2]) end
 local _, meta = parse_meta(ARGV[2])
 if #ARGV < 4 or #ARGV % 2 ~= 0 then fail('FSARG', 'features come as name, value pairs after the options and meta') end
 local names, values, ttls = parse_features(key, ARGV, 3, (#ARGV - 2) / 2, o)
-local now = now_ms()
-local st = read_entity(key, names, now, absent)
-
--- Everything is checked: from here on, apply.
-o.digest = write_digest(o.id)
-if o.dedup_ms > 0 and seen_write(st.log, o.digest) then
-  -- Applied before: nothing changes, but the log is written again as it is, so that a WAIT after
-  -- this call (min_replicas) waits for the first application too (a retry after a lost reply).
-  redis.call('HSET', key, '#w', st.log)
-  return {0}
-end
-local versions = apply_write(key, st, names, values, ttls, o, meta, now)
-table.insert(versions, 1, 1)
-return versions
+return write_one(key, absent, o, meta, names, values, ttls)

@@ -87,12 +87,12 @@ def test_the_shipped_library() -> None:
     # The writes that check the registry exist only as functions (they are always sent by FCALL).
     assert set(library.scripts) == {
         "fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_get_history", "fs_lineage", "fs_delete", "fs_version",
-        "fs_registry_put", "fs_migrate",
+        "fs_registry_put", "fs_migrate", "fs_show",
     }
-    for name in ("fs_write", "fs_write_batch", "fs_rollback", "fs_registry_version", *library.scripts):
+    for name in ("fs_write", "fs_write_batch", "fs_rollback", "fs_registry_version", "fs_put", *library.scripts):
         assert f"function_name = '{name}'" in library.source
     assert library.readonly == {"fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_get_history", "fs_lineage",
-                                "fs_version", "fs_registry_version"}
+                                "fs_version", "fs_registry_version", "fs_show"}
     assert "#!lua flags=no-writes,allow-cross-slot-keys" in library.scripts["fs_get_many"]  # keys of any slot of its node
     assert "@REGISTRY@" in library.template and "@REGISTRY@" not in library.source
     for name, script in library.scripts.items():

@@ -15,6 +15,7 @@ and values, extreme numbers. For every call:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -32,7 +33,8 @@ from tests.test_boundary import entity_header, head, index, record, state
 
 EXAMPLES = int(os.environ.get("FSREDIS_FUZZ_EXAMPLES", "300"))
 FUNCTIONS = ("fs_write", "fs_write_batch", "fs_get", "fs_get_batch", "fs_get_many", "fs_get_as_of", "fs_get_history",
-             "fs_lineage", "fs_rollback", "fs_delete", "fs_version", "fs_registry_put", "fs_registry_version")
+             "fs_lineage", "fs_rollback", "fs_delete", "fs_version", "fs_registry_put", "fs_registry_version",
+             "fs_show", "fs_put")
 _ERROR = re.compile(r"^FS[A-Z]+ ")
 _EDGES = [0, 1, -1, -2, 5, 300000, limits.TTL_MS, limits.TTL_MS + 1, limits.MAX_VERSIONS, limits.MAX_VERSIONS + 1,
           limits.WINDOW_MS + 1, limits.VALUE_BYTES + 1, limits.VERSION, limits.VERSION + 1, -limits.TIME_MS - 1,
@@ -43,6 +45,19 @@ def _mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], odds: 
     """`common` about `odds` times out of `odds + 1`, else `rare`. (st.one_of(a, a, b) does not
     weigh: hypothesis drops the repeated strategy.)"""
     return st.sampled_from(range(odds + 1)).flatmap(lambda i: common if i < odds else rare)
+
+
+def _json_text() -> st.SearchStrategy[str]:
+    """JSON as an operator might type it at fs_put: objects of features or options, and worse."""
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
+                       st.text(max_size=10))
+    value = st.one_of(scalar, st.lists(scalar, max_size=4), st.dictionaries(st.text(max_size=4), scalar, max_size=2))
+    option = st.sampled_from(["write_id", "ttl", "event_time", "max_versions", "source", "lineage", "colour"])
+    return st.one_of(
+        st.dictionaries(st.one_of(st.sampled_from(_FEATURES), st.text(max_size=8)), value, max_size=4).map(json.dumps),
+        st.dictionaries(option, value, max_size=3).map(json.dumps),
+        st.text(max_size=20), st.just("[1, 2]"), st.just("{}"), st.just('{"a": 1e999}'),
+    )
 
 
 def _numbers() -> st.SearchStrategy[str]:
@@ -267,6 +282,8 @@ class Target:
                 _mostly(st.sampled_from(["1", "2", "3"]), _numbers()), st.lists(_names(), max_size=3), self.keys(),
             ).map(lambda t: [t[0], *t[1], *t[2]])),
             st.tuples(st.just("fs_registry_put"), st.just(self.registry), registry),
+            st.tuples(st.just("fs_put"), mostly_one, st.lists(_json_text(), min_size=1, max_size=2)),
+            st.tuples(st.just("fs_show"), mostly_one, st.lists(_names(), max_size=3)),
         )
 
     def close(self) -> None:

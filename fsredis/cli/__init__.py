@@ -18,6 +18,7 @@ from fsredis.cli.admin import (
 )
 from fsredis.cli.data import drain_command, export_history_command, ingest_command, training_set_command
 from fsredis.cli.demo import demo_command, serve_command
+from fsredis.cli.ops import keys_command
 
 __all__ = ["main"]
 
@@ -91,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     snapshot.add_argument("--type", dest="entity_type", help="only entities of this type")
     snapshot.add_argument("--features", help="comma-separated feature names (default: every feature)")
     snapshot.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
+    keys = add("keys", "Print the redis-cli calls that read and correct one entity (its key typed out).")
+    keys.add_argument("entity", help="the entity id, e.g. product:123")
+    keys.add_argument("feature", nargs="?", help="a feature to put in the examples (default price)")
     migrate = add("migrate", "Convert the namespace's entities from storage format 1 (fsredis 0.1) to format 2.")
     migrate.add_argument("--dry-run", action="store_true", help="only count the entities still in format 1")
 
@@ -99,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": serve_command, "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
         "apply": apply_command, "diff": diff_command, "registry": registry_command, "migrate": migrate_command,
         "ingest": ingest_command, "training-set": training_set_command, "drain": drain_command,
-        "export-history": export_history_command,
+        "export-history": export_history_command, "keys": keys_command,
     }[args.command]
     try:
         return run(args)
