@@ -68,7 +68,8 @@ TOPOLOGY_INTERVAL = 5.0
 """Seconds between refreshes of a cluster's slot map for the library checks (fs_version on
 every primary): a primary joined by hand is found, and given the library, within them."""
 
-_READS = frozenset({"get_features", "get_features_batch", "get_feature_lineage", "export_features", "health_check"})
+_READS = frozenset({"get_features", "get_features_batch", "get_feature_lineage", "export_features", "health_check",
+                    "show_features"})
 _WRITES = frozenset({
     "write_features", "write_features_batch", "write_rows", "rollback_feature", "delete_features",
     "compute_and_store_features", "compute_and_store_features_batch",
@@ -359,6 +360,20 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
             write_id=write_id or new_write_id(), meta=commands.pack_meta(source, None),
         )
         return commands.decode_rollback((yield from self._send(call, entity_id)))
+
+    def show_features(self, entity_id: str, feature_names: Iterable[str] | None = None, *,
+                      timeout: float | None = None) -> Any:
+        """The live features of one entity as ``fs_show`` gives them to an operator: ``{name:
+        {"value", "version", "event_time", "expires_at"}}`` with JSON values (timestamps as ISO
+        8601 text, embeddings summarised as ``{"dtype", "dim", "norm", "head"}``)."""
+        names = None if feature_names is None else commands.check_names(feature_names)
+        return self._run("show_features", self._show(entity_id, names), timeout)
+
+    def _show(self, entity_id, names) -> Operation:  # type: ignore[no-untyped-def]
+        import json
+
+        reply = yield from self._send(commands.show(self._keys(entity_id), names), entity_id)
+        return json.loads(reply)["features"]
 
     def delete_features(self, entity_id: str, feature_names: Iterable[str] | None = None) -> Any:
         """Delete features (value, history, version counter), or the whole entity when

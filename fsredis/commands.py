@@ -584,6 +584,11 @@ def check_name(name: object) -> str:
 # -- lineage and rollback ----------------------------------------------------------------------
 
 
+def show(keys: EntityKeys, names: Sequence[str] | None) -> Call:
+    """fs_show: the live features of one entity as JSON people can read (lua/fs_show.lua)."""
+    return Call("fs_show", tuple(keys), tuple(names or ()), readonly=True)
+
+
 def lineage(keys: EntityKeys, name: str, limit: int) -> Call:
     """fs_lineage: the newest ``limit`` versions of one feature."""
     check_name(name)

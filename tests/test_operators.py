@@ -133,3 +133,66 @@ def test_keys_prints_calls_that_work(ops, server, namespace, capsys) -> None:
     assert json.loads(outputs["fs_put"][0]) == {"applied": True, "versions": {"price": 3}, "history_only": []}
     assert outputs["fs_rollback"] == ["4"] and outputs["fs_delete"] == ["1"]  # (redis-cli, not on a terminal)
     assert ops.get_features("p:7", ["price"]) == {}  # the lines ran in order: put, rollback, delete
+
+
+def test_the_ops_commands(ops, server, namespace, capsys) -> None:
+    common = ["--redis-url", server.url, "--namespace", namespace]
+
+    def run(*words: str) -> tuple[int, str, str]:
+        code = main([*words, *common])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, _ = run("put", "product:1", "price=949.99", "name=iPhone", 'tags=["a", "b"]', "text_embedding=[0.1, 0.2]")
+    assert code == 0 and "price" in out
+    assert run("put", "product:1", "--json", '{"price": 5}', "--json-out", "--write-id", "w1")[1].count('"price": 2') == 1
+    assert json.loads(run("put", "product:1", "--json", '{"price": 5}', "--json-out", "--write-id", "w1")[1])["applied"] is False
+    code, out, _ = run("get", "product:1")
+    assert code == 0 and "iPhone" in out and "float32[2]" in out and '["a", "b"]' in out
+    shown = json.loads(run("get", "product:1", "price", "--json")[1])
+    assert shown == {"price": {"value": 5, "version": 2, "event_time": shown["price"]["event_time"],
+                               "expires_at": shown["price"]["expires_at"]}}
+    code, _, err = run("get", "product:404")
+    assert code == 3 and "product:404: no live features" in err
+    code, out, _ = run("lineage", "product:1", "price")
+    assert code == 0 and "current" in out and "949.99" in out and "source=cli" in out
+    assert [v["version"] for v in json.loads(run("lineage", "product:1", "price", "--json")[1])["versions"]] == [2, 1]
+    assert run("lineage", "product:1", "nothing")[0] == 3
+    assert json.loads(run("rollback", "product:1", "price", "1", "--json")[1]) == {"version": 3}
+    assert ops.get_features("product:1", ["price"]) == {"price": 949.99}
+    assert run("delete", "product:1")[0] == 2 and run("delete", "product:1", "x", "--all")[0] == 2  # usage
+    assert json.loads(run("delete", "product:1", "name", "--json")[1]) == {"deleted": 1}
+    for i in range(5):
+        ops.write_features(f"user:{i}", {"x": i})
+    assert json.loads(run("ls", "--type", "user", "--json")[1]) == [f"user:{i}" for i in range(5)]
+    assert len(json.loads(run("ls", "--limit", "2", "--json")[1])) == 2
+    assert json.loads(run("ls", "--match", "1", "--json")[1]) == ["product:1", "user:1"]
+    stats = json.loads(run("stats", "--json")[1])
+    assert stats["types"]["user"]["entities"] == 5 and stats["types"]["product"]["bytes_per_entity"] > 0
+    assert stats["library_loaded"] == stats["library_expected"]
+    assert run("put", "product:1", "oops")[0] == 2 and run("put", "product:1", "--json", "[1]")[0] == 2
+
+
+def test_stats_reads_a_sidecars_hit_rate() -> None:
+    import http.server
+    import threading
+
+    from fsredis.cli.ops import _sidecar_rates
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = (b"# HELP fsredis_features_requested_total x\nfsredis_features_requested_total 200.0\n"
+                    b"fsredis_features_found_total 150.0\n"
+                    b'fsredis_http_requests_total{route="/v1/features/{entity}",method="GET",status="200"} 40.0\n')
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        rates = _sidecar_rates(f"http://127.0.0.1:{httpd.server_address[1]}/")
+        httpd.shutdown()
+    assert rates == {"hit_rate": 0.75, "features_requested": 200.0, "http_requests": 40.0}

@@ -18,7 +18,9 @@ from fsredis.cli.admin import (
 )
 from fsredis.cli.data import drain_command, export_history_command, ingest_command, training_set_command
 from fsredis.cli.demo import demo_command, serve_command
-from fsredis.cli.ops import keys_command
+from fsredis.cli.ops import (
+    delete_command, get_command, keys_command, lineage_command, ls_command, put_command, rollback_command, stats_command,
+)
 
 __all__ = ["main"]
 
@@ -92,6 +94,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     snapshot.add_argument("--type", dest="entity_type", help="only entities of this type")
     snapshot.add_argument("--features", help="comma-separated feature names (default: every feature)")
     snapshot.add_argument("--no-progress", action="store_true", help="no progress bar (also when stderr is not a terminal)")
+    get = add("get", "Show the live features of an entity: values, versions, event times, expiries.")
+    get.add_argument("entity", help="the entity id, e.g. product:123")
+    get.add_argument("names", nargs="*", help="feature names (default: every live feature)")
+    get.add_argument("--json", action="store_true", help="JSON for scripts")
+    put = add("put", "Write features of an entity: name=value ... (values as JSON when they read as JSON).")
+    put.add_argument("entity", help="the entity id")
+    put.add_argument("pairs", nargs="*", metavar="name=value", help='e.g. price=949.99 name=iPhone tags=\'["a"]\'')
+    put.add_argument("--json", help='the features as one JSON object, e.g. \'{"price": 949.99}\'')
+    put.add_argument("--ttl", type=float, help="seconds every feature lives (default: the config's)")
+    put.add_argument("--source", default="cli", help="lineage source (default cli)")
+    put.add_argument("--event-time", type=float, help="when the values were true, seconds since the epoch")
+    put.add_argument("--write-id", help="an idempotency key: the same write applies once")
+    put.add_argument("--json-out", action="store_true", help="print the result as JSON")
+    lineage = add("lineage", "Show the versions of one feature of an entity, newest first.")
+    lineage.add_argument("entity")
+    lineage.add_argument("feature")
+    lineage.add_argument("--limit", type=int, help="most versions shown (default: max_versions)")
+    lineage.add_argument("--json", action="store_true", help="JSON for scripts")
+    rollback = add("rollback", "Write an earlier version of a feature again, as a new version.")
+    rollback.add_argument("entity")
+    rollback.add_argument("feature")
+    rollback.add_argument("version", type=int)
+    rollback.add_argument("--source", default="rollback", help="lineage source (default rollback)")
+    rollback.add_argument("--json", action="store_true", help="JSON for scripts")
+    delete = add("delete", "Delete features of an entity (value, history, counter), or the whole entity with --all.")
+    delete.add_argument("entity")
+    delete.add_argument("names", nargs="*", help="the features to delete")
+    delete.add_argument("--all", action="store_true", help="delete the whole entity")
+    delete.add_argument("--json", action="store_true", help="JSON for scripts")
+    ls = add("ls", "List entity ids of the namespace (SCAN, on every primary of a cluster).")
+    ls.add_argument("--type", dest="entity_type", help="only entities of this type")
+    ls.add_argument("--match", help="a glob on the id part, e.g. '12*'")
+    ls.add_argument("--limit", type=int, default=100, help="most ids listed (default 100)")
+    ls.add_argument("--json", action="store_true", help="JSON for scripts")
+    stats = add("stats", "Entities and memory per type (sampled), and what the library and registry are on the server.")
+    stats.add_argument("--sample", type=int, default=20, help="entities per type sampled for memory (default 20)")
+    stats.add_argument("--max-keys", type=int, default=1_000_000, help="stop counting after this many keys")
+    stats.add_argument("--sidecar", help="a sidecar's URL: its hit rate and requests from /metrics")
+    stats.add_argument("--json", action="store_true", help="JSON for scripts")
     keys = add("keys", "Print the redis-cli calls that read and correct one entity (its key typed out).")
     keys.add_argument("entity", help="the entity id, e.g. product:123")
     keys.add_argument("feature", nargs="?", help="a feature to put in the examples (default price)")
@@ -104,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "apply": apply_command, "diff": diff_command, "registry": registry_command, "migrate": migrate_command,
         "ingest": ingest_command, "training-set": training_set_command, "drain": drain_command,
         "export-history": export_history_command, "keys": keys_command,
+        "get": get_command, "put": put_command, "lineage": lineage_command, "rollback": rollback_command,
+        "delete": delete_command, "ls": ls_command, "stats": stats_command,
     }[args.command]
     try:
         return run(args)
