@@ -27,9 +27,10 @@ import pytest
 
 from fsredis import AsyncFeatureStore, FeatureStore, FeatureStoreConfig
 from fsredis.embedded import EmbeddedServer, default_binary
+from tests import containers
 
 REDIS_SERVER = os.environ.get("FSREDIS_TEST_REDIS_SERVER") or shutil.which("redis-server")
-SERVERS = ["valkey", "redis"]
+SERVERS = ["valkey", "redis", *(containers.IMAGES if containers.ENABLED else ())]
 _namespaces = itertools.count()
 
 
@@ -63,7 +64,13 @@ def no_leftover_directories() -> Iterator[None]:
 
 
 def start_server(kind: str, **kwargs: Any) -> EmbeddedServer:
-    """A fresh server of ``kind`` ("valkey" or "redis"); the caller stops it."""
+    """A fresh server of ``kind`` ("valkey", "redis", or a container image of tests/containers.py);
+    the caller stops it."""
+    if kind in containers.IMAGES:
+        problem = containers.engine_problem()
+        if problem:
+            pytest.skip(problem)
+        return containers.ContainerServer(kind).start()  # type: ignore[return-value]
     if kind == "redis":
         if not REDIS_SERVER:
             pytest.skip("redis-server is not installed")

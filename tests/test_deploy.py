@@ -119,3 +119,28 @@ def test_the_package_ships_its_license() -> None:
     assert meta.get("License-Expression") == "MIT" and meta.get_all("License-File") == ["LICENSE"]
     shipped = [f for f in metadata.files("fsredis") or [] if f.name == "LICENSE"]
     assert shipped and "MIT License" in shipped[0].read_text()
+
+
+def test_container_servers_are_opt_in_and_say_why_they_skip(tmp_path) -> None:
+    """FSREDIS_TESTCONTAINERS=1 adds redis:7.4, redis:8 and valkey/valkey:8 to the server matrix;
+    where no Docker engine answers, their tests skip with the reason (they run where one does)."""
+    import os
+    import sys
+
+    from tests import containers
+
+    assert containers.IMAGES == ("redis:7.4", "redis:8", "valkey/valkey:8")
+    env = {**os.environ, "FSREDIS_TESTCONTAINERS": "1", "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_store.py::test_missing_features_and_entities_are_absent",
+         "-v", "-rs", "-p", "no:randomly", "-k", "fcall and not async"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    for image in containers.IMAGES:
+        assert f"[{image}-" in done.stdout or image in done.stdout, done.stdout[-2000:]
+    problem = containers.engine_problem()
+    if problem:
+        assert "3 skipped" in done.stdout and "Docker engine" in done.stdout, done.stdout[-2000:]
+    else:  # pragma: no cover - a machine with an engine
+        assert "skipped" not in done.stdout
