@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,7 +87,7 @@ def redis_with_data(tmp_path):
 
 
 def test_serve_end_to_end(redis_with_data, tmp_path) -> None:
-    sidecar = Sidecar(tmp_path / "out.log", "--redis-url", redis_with_data.url, "--namespace", "e2e",
+    sidecar = Sidecar(tmp_path / "out.log", "--redis-url", redis_with_data.url, "--namespace", "e2e", "--workers", "1",
                       FSREDIS_SERVER_TOKEN=TOKEN, FSREDIS_SERVER_CHECK_INTERVAL="0.2", FSREDIS_SOCKET_TIMEOUT="1",
                       FSREDIS_SOCKET_CONNECT_TIMEOUT="1", FSREDIS_RETRIES="1")
     port = sidecar.port
@@ -185,3 +186,53 @@ def test_serve_without_a_url_runs_on_an_embedded_valkey(tmp_path) -> None:
     embedded_port = int(first["url"].rsplit(":", 1)[1].split("/")[0])
     with pytest.raises(OSError):  # the embedded server stopped with the sidecar
         socket.create_connection(("127.0.0.1", embedded_port), timeout=1).close()
+
+
+def _workers(pid: int) -> list[int]:
+    """The sidecar workers under the supervisor ``pid`` (spawned interpreters, not its Valkey)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:  # (gone meanwhile)
+            continue
+        if b"multiprocessing.spawn" in command and b"spawn_main" in command:
+            found.append(int(child))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_share_the_port_their_metrics_and_their_stop(tmp_path) -> None:
+    sidecar = Sidecar(tmp_path / "out.log", "--workers", "2", FSREDIS_SERVER_CHECK_INTERVAL="0.2")
+    port = sidecar.port
+    with sidecar:
+        wait_for(port, "/readyz", 200, seconds=60)
+        workers = _workers(sidecar.process.pid)
+        assert len(workers) == 2
+        assert call(port, "PUT", "/v1/features/product:1", {"features": {"price": 1.5}})[0] == 200
+        for _ in range(60):  # a new connection each: the kernel spreads them over the workers
+            assert call(port, "GET", "/v1/features/product:1")[0] == 200
+        served = 'fsredis_http_requests_total{method="GET",route="/v1/features/{entity}",status="200"} 60.0'
+        for _ in range(4):  # whichever worker answers /metrics adds up both
+            metrics = call(port, "GET", "/metrics")[1]
+            shown = [line for line in metrics.splitlines() if line.startswith(("fsredis_http_requests_total", "fsredis_redis_"))]
+            assert served in metrics and "fsredis_redis_pool_size 128.0" in metrics and "fsredis_redis_up 1.0" in metrics, shown
+        os.kill(workers[0], signal.SIGKILL)  # one dies: the supervisor starts another
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(_workers(sidecar.process.pid)) < 2 or workers[0] in _workers(sidecar.process.pid)):
+            time.sleep(0.2)
+        replaced = _workers(sidecar.process.pid)
+        assert len(replaced) == 2 and workers[0] not in replaced and workers[1] in replaced
+        wait_for(port, "/readyz", 200, seconds=60)
+        assert call(port, "GET", "/v1/features/product:1")[1] == {"entity_id": "product:1", "features": {"price": 1.5}}
+        sidecar.process.send_signal(signal.SIGTERM)
+        assert sidecar.process.wait(timeout=60) == 0
+        assert not any(_alive(pid) for pid in replaced)
+    assert "sidecar workers started" in sidecar.out and "a sidecar worker died; starting another" in sidecar.out
+    assert "sidecar workers stopped" in sidecar.out

@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port (default: $FSREDIS_SERVER_PORT or 8080)")
     serve.add_argument("--token-file", help="file holding the bearer token for writes (or $FSREDIS_SERVER_TOKEN)")
     serve.add_argument("--data-dir", help="keep the embedded server's data (AOF) in this directory")
+    serve.add_argument("--workers", type=int, help="sidecar processes on the port (default: $FSREDIS_SERVER_WORKERS, "
+                                                   "else one per core; 1: a single process)")
     demo = add("demo", "Run the product-features walkthrough (on an embedded Valkey unless --redis-url is given).")
     demo.add_argument("--data-dir", help="keep the embedded server's data (AOF) in this directory")
     add("load-functions", "Install or upgrade the fsredis Lua library (Redis Functions) on a server.")

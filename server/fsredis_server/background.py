@@ -50,7 +50,8 @@ async def check_redis(app: web.Application) -> None:
     state.registry_version = health.get("registry_version")
     state.checked_at = time.time()
     metrics.redis_up.set(1 if ready else 0)
-    metrics.library.info({"version": str(state.library_version), "registry_version": str(state.registry_version)})
+    metrics.library(str(state.library_version), str(state.registry_version))
+    metrics.refresh_pool()
 
 
 async def _health_and_registry(app: web.Application) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from typing import Any
 
@@ -35,6 +36,8 @@ def settings_from(args: argparse.Namespace) -> ServerSettings:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
+    if getattr(args, "workers", None) is not None:
+        overrides["workers"] = args.workers
     if args.token_file:
         with open(args.token_file, encoding="utf-8") as f:
             overrides["token"] = f.read().strip()
@@ -55,9 +58,14 @@ def serve_command(args: argparse.Namespace) -> int:
         logs.logger().info("started an embedded Valkey; it stops with the sidecar", url=server.url,
                            data_dir=str(server.data_dir), version=server.version())
         settings.store = dataclasses.replace(settings.store, redis_url=server.url)
+    workers = settings.workers or os.cpu_count() or 1
     try:
-        serve(settings)
+        if workers == 1:
+            serve(settings)
+            return 0
+        from fsredis_server import workers as supervisor
+
+        return supervisor.run(settings, workers)
     finally:
         if server is not None:
             server.stop()
-    return 0

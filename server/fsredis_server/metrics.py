@@ -14,6 +14,7 @@ process using the client can export. ``deploy/prometheus/alerts.yml`` alerts on 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -23,9 +24,16 @@ from fsredis.prometheus import LATENCY_BUCKETS, for_registry
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+def multiprocess() -> bool:
+    """Whether this process is one of several workers (``fsredis serve --workers N``): their
+    metrics live in files of ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them up."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.shared = multiprocess()
         self.requests = Counter(
             "fsredis_http_requests_total", "HTTP requests by route, method and status.",
             ["route", "method", "status"], registry=self.registry,
@@ -34,9 +42,10 @@ class ServerMetrics:
             "fsredis_http_request_duration_seconds", "Time to answer an HTTP request, in seconds.",
             ["route", "method"], registry=self.registry, buckets=LATENCY_BUCKETS,
         )
+        # (Across workers: up only if every live worker's last check was, pool figures summed.)
         self.redis_up = Gauge(
             "fsredis_redis_up", "1 when Redis answered the last check with the library loaded, else 0.",
-            registry=self.registry,
+            registry=self.registry, multiprocess_mode="livemin",
         )
         self.connection_failures = Counter(
             "fsredis_redis_connection_failures_total", "Background checks of Redis that failed.",
@@ -44,25 +53,54 @@ class ServerMetrics:
         )
         self.pool_in_use = Gauge(
             "fsredis_redis_pool_in_use", "Store operations holding a Redis connection now.", registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        self.pool_size = Gauge("fsredis_redis_pool_size", "Connections the store may open.", registry=self.registry)
-        self.library = Info(
-            "fsredis_library", "The Lua library version loaded on Redis, and the registry version it enforces.",
-            registry=self.registry,
-        )
+        self.pool_size = Gauge("fsredis_redis_pool_size", "Connections the store may open.", registry=self.registry,
+                               multiprocess_mode="livesum")
+        about = "The Lua library version loaded on Redis, and the registry version it enforces."
+        # (An Info cannot be shared by workers: there, a gauge of 1 with the same name and labels.)
+        self._library = (Gauge("fsredis_library_info", about, ["version", "registry_version"], registry=self.registry,
+                               multiprocess_mode="livemax") if self.shared
+                         else Info("fsredis_library", about, registry=self.registry))
+        self._library_labels: tuple[str, str] | None = None
         self.drain_entries = Counter("fsredis_drain_entries_total", "Change-log entries drained to the offline history.",
                                      registry=self.registry)
         self.drain_rows = Counter("fsredis_drain_rows_total", "Rows written to the offline history.", registry=self.registry)
         self.drain_errors = Counter("fsredis_drain_errors_total", "Drain passes that failed (tried again).",
                                     registry=self.registry)
         self.drain_pass = Gauge("fsredis_drain_last_pass_timestamp_seconds",
-                                "When the drainer last finished a pass (the log is drained up to then).", registry=self.registry)
+                                "When the drainer last finished a pass (the log is drained up to then).", registry=self.registry,
+                                multiprocess_mode="livemax")
         self.store = for_registry(self.registry)
         """The client operation metrics (``store.export_metrics(registry)`` feeds the same)."""
 
     def track_pool(self, in_use: Callable[[], float], size: int) -> None:
-        self.pool_in_use.set_function(in_use)
         self.pool_size.set(size)
+        if self.shared:  # (a function cannot be read from another worker: refresh_pool sets it)
+            self._in_use = in_use
+        else:
+            self.pool_in_use.set_function(in_use)
+
+    def refresh_pool(self) -> None:
+        """Workers: write the connections in use now (the background check calls it)."""
+        if self.shared and hasattr(self, "_in_use"):
+            self.pool_in_use.set(self._in_use())
+
+    def library(self, version: str, registry_version: str) -> None:
+        """The library and registry versions the last check saw."""
+        if not self.shared:
+            self._library.info({"version": version, "registry_version": registry_version})
+            return
+        if self._library_labels not in (None, (version, registry_version)):
+            self._library.labels(*self._library_labels).set(0)
+        self._library.labels(version, registry_version).set(1)
+        self._library_labels = (version, registry_version)
 
     def exposition(self) -> bytes:
-        return bytes(generate_latest(self.registry))
+        if not self.shared:
+            return bytes(generate_latest(self.registry))
+        from prometheus_client import multiprocess as shared
+
+        gathered = CollectorRegistry()
+        shared.MultiProcessCollector(gathered)
+        return bytes(generate_latest(gathered))

@@ -46,6 +46,8 @@ class ServerSettings:
     """Largest request body accepted, counted after decompression (gzip, deflate)."""
     log_values: bool = False
     """Log feature values of refused writes (off: logs carry names, rules and ids only)."""
+    workers: int = 0
+    """Sidecar processes on the port (``fsredis serve --workers``); 0: one per core."""
     drain_dir: str | None = None
     """Drain the store's change log (``change_log``) into this offline history directory, as
     ``fsredis drain`` does, in a thread of the sidecar; None: no draining. Only one process holds
@@ -65,7 +67,8 @@ class ServerSettings:
         for name in ("check_interval", "request_timeout", "drain_interval"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0 seconds, not {getattr(self, name)!r}")
-        for name, least in (("shutdown_timeout", 0), ("max_batch", 1), ("max_body_bytes", 1), ("drain_settle", 0)):
+        for name, least in (("shutdown_timeout", 0), ("max_batch", 1), ("max_body_bytes", 1), ("drain_settle", 0),
+                            ("workers", 0)):
             if not getattr(self, name) >= least:
                 raise ConfigError(f"{name} must be >= {least}, not {getattr(self, name)!r}")
         url = self.store.redis_url
