@@ -711,10 +711,10 @@ class _Operations(RegistryOperations, MigrationOperations, IngestOperations, Sna
         }
         try:
             started = perf_counter()
-            yield from self._look(Command(("PING",)))
+            yield from send(Command(("PING",)))  # (install: the first call installs the library where it is missing)
             report["ping_ms"] = (perf_counter() - started) * 1000.0
             report["redis_connected"] = True
-            info = yield from self._look(Command(("INFO", "server")))
+            info = yield from send(Command(("INFO", "server")))
             name = "valkey" if "valkey_version" in info else "redis"
             report["server"] = {"name": name, "version": info.get(f"{name}_version", info.get("redis_version"))}
             try:
