@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -69,15 +70,18 @@ def main() -> None:
                         time.sleep(0.2)
                 time.sleep(1.0)  # every worker up
                 sidecar_cpu, valkey_cpu = cpu_seconds(sidecar.pid), cpu_seconds(valkey.pid or 0)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 load = subprocess.run([sys.executable, str(HERE / "http_load.py"), url + "/v1/features/product:1",
                                        "--seconds", str(args.seconds), "--connections", str(args.connections)],
                                       capture_output=True, text=True, check=True)
                 sidecar_cpu, valkey_cpu = cpu_seconds(sidecar.pid) - sidecar_cpu, cpu_seconds(valkey.pid or 0) - valkey_cpu
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                load_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                 result = json.loads(load.stdout.strip().splitlines()[-1])
                 print(f"workers {workers}: {result['requests_per_s']:,.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
                       f"p99 {result['p99_ms']:.2f} ms, errors {result['errors']}; CPU over {args.seconds:g} s: sidecar "
                       f"{sidecar_cpu:.2f} s ({result['requests'] / max(sidecar_cpu, 1e-9):,.0f} requests per CPU-second), "
-                      f"Valkey {valkey_cpu:.2f} s", flush=True)
+                      f"Valkey {valkey_cpu:.2f} s, load generator {load_cpu:.2f} s ({os.cpu_count()} cores)", flush=True)
             finally:
                 sidecar.send_signal(signal.SIGTERM)
                 sidecar.wait(60)
