@@ -196,3 +196,13 @@ def test_stats_reads_a_sidecars_hit_rate() -> None:
         rates = _sidecar_rates(f"http://127.0.0.1:{httpd.server_address[1]}/")
         httpd.shutdown()
     assert rates == {"hit_rate": 0.75, "features_requested": 200.0, "http_requests": 40.0}
+
+
+def test_the_printed_redis_cli_names_host_port_database_and_never_the_password() -> None:
+    from fsredis.cli.ops import redis_cli
+
+    assert redis_cli(FeatureStoreConfig()) == "redis-cli"
+    assert redis_cli(FeatureStoreConfig(redis_url="redis://h1:7000/3")) == "redis-cli -h h1 -p 7000 -n 3"
+    secret = redis_cli(FeatureStoreConfig(redis_url="rediss://ops:s3cret@h2:6380/0"))
+    assert secret == "redis-cli --tls -h h2 -p 6380 --user ops --askpass" and "s3cret" not in secret
+    assert redis_cli(FeatureStoreConfig(redis_url="redis://a:1,b:2", cluster=True)) == "redis-cli -h a -p 1 -c"

@@ -32,6 +32,8 @@ def redis_cli(settings: FeatureStoreConfig) -> str:
         words += ["-h", parts.hostname]
     if parts.port:
         words += ["-p", str(parts.port)]
+    if parts.path.strip("/") not in ("", "0"):
+        words += ["-n", parts.path.strip("/")]
     if settings.cluster:
         words.append("-c")
     if parts.username or parts.password:
