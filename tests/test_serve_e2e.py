@@ -71,9 +71,13 @@ class Sidecar:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        if self.process.poll() is None:  # (SIGTERM first: it stops its servers and removes its files)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
         self._log.seek(0)
         self.out = self._log.read()
         self._log.close()
@@ -215,6 +219,10 @@ def test_workers_share_the_port_their_metrics_and_their_stop(tmp_path) -> None:
         wait_for(port, "/readyz", 200, seconds=60)
         workers = _workers(sidecar.process.pid)
         assert len(workers) == 2
+        deadline = time.monotonic() + 60  # both serving: each has written its pool size (64 each)
+        while "fsredis_redis_pool_size 128.0" not in call(port, "GET", "/metrics")[1]:
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.2)
         assert call(port, "PUT", "/v1/features/product:1", {"features": {"price": 1.5}})[0] == 200
         for _ in range(60):  # a new connection each: the kernel spreads them over the workers
             assert call(port, "GET", "/v1/features/product:1")[0] == 200
