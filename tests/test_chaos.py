@@ -28,6 +28,30 @@ WRITES_PER_WRITER = 16_000
 RUN_SECONDS = float(os.environ.get("FSREDIS_CHAOS_SECONDS", "6"))
 
 
+def writer(config: FeatureStoreConfig, entities: tuple[str, ...], number: int, stop: threading.Event,
+           acknowledged: list[tuple[str, str, str]], failures: list[BaseException], most: int | None = None) -> None:
+    """Write ``x = "<number>-<seq>"`` to the entities in turn until ``stop`` (or ``most`` writes),
+    each write sent again with its write id until it lands, as a service's retry loop would;
+    every acknowledged (entity, value, write id) goes to ``acknowledged``, an exception to
+    ``failures``."""
+    try:
+        with FeatureStore(config) as store:
+            seq = 0
+            while not stop.is_set() and (most is None or seq < most):
+                entity, value, write_id = entities[seq % len(entities)], f"{number}-{seq}", uuid.uuid4().hex
+                for _ in range(100):  # the same write, until it lands (a service's retry loop)
+                    try:
+                        store.write_features(entity, {"x": value}, write_id=write_id)
+                    except StoreUnavailable:
+                        time.sleep(0.05)
+                        continue
+                    acknowledged.append((entity, value, write_id))
+                    break
+                seq += 1
+    except BaseException as exc:  # noqa: BLE001 - reported by the test
+        failures.append(exc)
+
+
 @pytest.mark.parametrize("kind", ["valkey", "redis"])
 def test_no_acknowledged_write_is_lost_or_doubled(kind, tmp_path) -> None:
     server = start_server(kind, data_dir=tmp_path, persistence=True, extra_args=("--appendfsync", "always"))
@@ -37,26 +61,8 @@ def test_no_acknowledged_write_is_lost_or_doubled(kind, tmp_path) -> None:
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def writer(number: int) -> None:
-        try:
-            with FeatureStore(config) as store:
-                seq = 0
-                while not stop.is_set() and seq < WRITES_PER_WRITER:
-                    entity = ENTITIES[seq % len(ENTITIES)]
-                    value, write_id = f"{number}-{seq}", uuid.uuid4().hex
-                    for _ in range(100):  # the same write, until it lands (a service's retry loop)
-                        try:
-                            store.write_features(entity, {"x": value}, write_id=write_id)
-                        except StoreUnavailable:
-                            time.sleep(0.05)
-                            continue
-                        acknowledged.append((entity, value, write_id))
-                        break
-                    seq += 1
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            failures.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(WRITERS)]
+    threads = [threading.Thread(target=writer, args=(config, ENTITIES, n, stop, acknowledged, failures, WRITES_PER_WRITER),
+                                daemon=True) for n in range(WRITERS)]
     try:
         for thread in threads:
             thread.start()

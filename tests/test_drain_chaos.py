@@ -14,14 +14,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 
 import pyarrow.dataset as ds
 import pytest
 
-from fsredis import FeatureStore, FeatureStoreConfig, StoreUnavailable
+from fsredis import FeatureStore, FeatureStoreConfig
 from tests.conftest import start_server
+from tests.test_chaos import writer
 
 ENTITIES = tuple(f"c:{i}" for i in range(6))
 RUN_SECONDS = float(os.environ.get("FSREDIS_CHAOS_SECONDS", "6"))
@@ -47,25 +47,8 @@ def test_the_offline_history_is_every_version_once_across_kills(kind, tmp_path) 
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def writer(number: int) -> None:
-        try:
-            with FeatureStore(config) as store:
-                seq = 0
-                while not stop.is_set():
-                    entity, value, write_id = ENTITIES[seq % len(ENTITIES)], f"{number}-{seq}", uuid.uuid4().hex
-                    for _ in range(100):  # the same write until it lands
-                        try:
-                            store.write_features(entity, {"x": value}, write_id=write_id)
-                        except StoreUnavailable:
-                            time.sleep(0.05)
-                            continue
-                        acknowledged.append((entity, value, write_id))
-                        break
-                    seq += 1
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            failures.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(2)]
+    threads = [threading.Thread(target=writer, args=(config, ENTITIES, n, stop, acknowledged, failures), daemon=True)
+               for n in range(2)]
     process = drainer(server.url, out)
     events: Counter[str] = Counter()
     rng = random.Random(7)
