@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fsredis import codec
+from fsredis.commands import feature_lineage
 from fsredis.errors import CorruptValue
 from fsredis.keys import entity_of
 
@@ -82,14 +83,8 @@ def next_id(entry_id: bytes | str) -> str:
 
 
 def _lineage(meta: Any, name: str) -> str | None:
-    """The lineage of one feature's version as JSON: the write's meta, with the entries the meta
-    gives that feature of its own (``features``: name -> map) merged in."""
-    if not isinstance(meta, dict) or not meta:
-        return None
-    fields = {str(k): v for k, v in meta.items() if k != "features"}
-    own = meta.get("features")
-    if isinstance(own, dict) and isinstance(own.get(name), dict):
-        fields.update({str(k): v for k, v in own[name].items()})
+    """The lineage of one feature's version as JSON (commands.feature_lineage), or None."""
+    fields = feature_lineage(meta, name)
     return json.dumps(fields, default=_jsonable, sort_keys=True) if fields else None
 
 
@@ -109,7 +104,6 @@ class _Lineages:
 
 
 _FLOAT64 = struct.Struct(">d")
-_HEAD = struct.Struct("<IhIhIh")  # expiry, event, version of a head: int48 = uint32 low | int16 high
 
 
 def _number(value: bytes) -> float | None:
@@ -154,9 +148,9 @@ class Rows:
                 if len(stored) < 24:
                     raise CorruptValue(entity, name, f"change-log entry {entry_id!r}: a version of {len(stored)} bytes", "log")
                 value = stored[24:]
-                x_low, x_high, e_low, e_high, v_low, v_high = _HEAD.unpack_from(stored)
-                row = (entity, VERSION, v_low + (v_high << 32), e_low + (e_high << 32), now,
-                       x_low + (x_high << 32) or None, _number(value), value, write_id, lineages.of(name), change)
+                expires, at, version, _ = codec.read_head(stored)
+                row = (entity, VERSION, version, at, now, expires or None, _number(value), value, write_id,
+                       lineages.of(name), change)
             else:
                 row = (entity, DELETE, None, event, now, None, None, None, None, None, change)
             self._append(name, row)

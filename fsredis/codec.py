@@ -149,9 +149,13 @@ def live(raw: bytes | None, now_ms: float) -> Any:
     return raw[HEAD:]
 
 
+_HEAD_FIELDS = struct.Struct("<IhIhIhIh")  # four int48: each a uint32 low part and an int16 high part
+
+
 def read_head(raw: bytes) -> tuple[int, int, int, int]:
     """expiry ms (0: none), event time ms, version and record sequence of a stored field."""
-    return tuple(int.from_bytes(raw[i : i + 6], "little", signed=True) for i in (0, 6, 12, 18))  # type: ignore[return-value]
+    a, b, c, d, e, f, g, h = _HEAD_FIELDS.unpack_from(raw)
+    return a + (b << 32), c + (d << 32), e + (f << 32), g + (h << 32)
 
 
 def is_embedding(raw: bytes) -> bool:

@@ -601,6 +601,18 @@ def _seconds(ms: int) -> float | None:
     return None if ms <= 0 else ms / 1000.0
 
 
+def feature_lineage(meta: Any, name: str) -> dict[str, Any]:
+    """The lineage fields of feature ``name`` in a write's meta map: the write's own, with the
+    entries its ``features`` map gives that feature merged over them (string keys)."""
+    if not isinstance(meta, dict):
+        return {}
+    fields = {str(key): field for key, field in meta.items() if key != "features"}
+    own = meta.get("features")
+    if isinstance(own, dict) and isinstance(own.get(name), dict):
+        fields.update({str(key): field for key, field in own[name].items()})
+    return fields
+
+
 def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
     """The lineage dict of the public API: versions newest first, each with its value, event
     time, write time and the lineage fields of its write."""
@@ -609,12 +621,8 @@ def decode_lineage(entity_id: str, name: str, raw: list[Any]) -> dict[str, Any]:
     expiry = None
     try:
         for version, event, expires, written, write_id, meta, value in raw[3:]:
-            fields = codec.unpack(meta) if meta else {}
-            fields = dict(fields) if isinstance(fields, dict) else {}
-            own = fields.pop("features", None)
-            if isinstance(own, dict) and isinstance(own.get(name), dict):
-                fields.update(own[name])
-            entry = {str(key): field for key, field in fields.items()}  # lineage fields; the version's own win
+            fields = feature_lineage(codec.unpack(meta) if meta else {}, name)
+            entry = dict(fields)  # lineage fields; the version's own win
             entry.update(
                 version=int(version),
                 value=codec.decode_value(value),
