@@ -156,16 +156,16 @@ class Drainer:
 
     def _pass(self) -> DrainReport:
         started = time.monotonic()
-        redis = self.store.redis
+        client = self.store.redis
         report = DrainReport(batch=self.state["batch"])
-        busy = list(waiting(redis, self.namespace))
+        busy = list(waiting(client, self.namespace))
         if not busy:
             return report
-        seconds, micros = redis.time()
+        seconds, micros = client.time()
         horizon = seconds * 1000 + micros // 1000 - int(self.settle * 1000)
         streams = self.state["streams"]
         per_stream = max(100, self.max_entries // len(busy))
-        pipe = redis.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=False)
         for key in busy:
             pipe.xrange(key, f"({streams[key]}" if key in streams else "-", "+", count=per_stream)
         rows, last = Rows(self.namespace), {}

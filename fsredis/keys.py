@@ -145,6 +145,14 @@ def entity_keys(namespace: str, entity_id: object) -> EntityKeys:
     return EntityKeys(_base(namespace, entity_id) + "e")
 
 
+def entity_pattern(namespace: str, entity_type: str | None = None, ident: str = "*") -> str:
+    """The ``SCAN`` pattern of the entity keys of a namespace: every type, or ``entity_type``'s,
+    with ids matching the glob ``ident``."""
+    if entity_type:
+        return f"{namespace}:{check_group(entity_type)}:{{{ident}}}:e"
+    return f"{namespace}:*{{{ident}}}:e"
+
+
 def v1_keys(namespace: str, entity_id: object) -> V1Keys:
     """The format-1 keys of ``entity_id``: ``<base>v``, ``x``, ``h``, ``w``."""
     base = _base(namespace, entity_id)

@@ -127,7 +127,6 @@ def fill_beyond_retention(
     """An online training set (a DataFrame with ``<feature>__beyond_retention`` columns) with the
     cells beyond online retention answered from the offline history in ``source``, where that
     history can tell (else they stay empty and marked); shaped as ``mask`` and ``format`` ask."""
-    pd = export._require("pandas")
     names = list(features)
     marks = [f"{name}__beyond_retention" for name in names]
     rows = np.flatnonzero(result[marks].to_numpy().any(axis=1)) if len(result) else np.array([], dtype=np.int64)
@@ -147,4 +146,4 @@ def fill_beyond_retention(
             columns[name] = column.astype(np.float64) if export._numeric(list(column)) else column
             beyond[name][rows[fill]] = False
     frame = result.drop(columns=[*names, *marks])
-    return training.assemble(frame, columns, beyond, mask, format) if len(names) else pd.DataFrame(frame)
+    return training.assemble(frame, columns, beyond, mask, format)

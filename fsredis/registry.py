@@ -19,7 +19,7 @@ from fsredis import codec, commands, schema
 from fsredis.commands import Call, Command, KeyScan, Operation
 from fsredis.config import FeatureStoreConfig
 from fsredis.errors import NotFound, RegistryConflict, SchemaError, ValidationError
-from fsredis.keys import REGISTRY_INDEX, EntityKeys, check_group, registry_keys
+from fsredis.keys import REGISTRY_INDEX, EntityKeys, check_group, entity_pattern, registry_keys
 from fsredis.schema import Change, FeatureDefinition, Registry
 
 REGISTRY_ATTEMPTS = 5
@@ -208,7 +208,7 @@ class RegistryOperations:
         """The changes whose feature has a value or older versions in some entity of its type."""
         used = []
         for change in changes:
-            pattern = f"{self.config.namespace}:{check_group(change.group)}:{{*}}:e"
+            pattern = entity_pattern(self.config.namespace, change.group)
             keys = yield from self._plain(KeyScan(pattern))
             for i in range(0, len(keys), 500):
                 found = yield from self._plain([

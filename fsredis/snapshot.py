@@ -25,7 +25,7 @@ from fsredis import commands, history, limits
 from fsredis.changelog import SEQUENCE_SPAN, Rows
 from fsredis.commands import Call, KeyScan, Operation
 from fsredis.errors import FeatureStoreError
-from fsredis.keys import check_group, entity_keys, entity_of
+from fsredis.keys import entity_keys, entity_of, entity_pattern
 
 CHUNK = 500
 """Entities read per round trip."""
@@ -83,8 +83,8 @@ class SnapshotOperations:
             raise FeatureStoreError(f"{root} holds other files than an offline history: {sorted(strays)[:5]}")
         names = None if features is None else commands.check_names(list(features))
         namespace = self.config.namespace
-        pattern = f"{namespace}:{check_group(entity_type)}:{{*}}:e" if entity_type else f"{namespace}:*{{*}}:e"
-        keys = sorted({key.decode() if isinstance(key, bytes) else key for key in (yield from self._plain(KeyScan(pattern)))})
+        scan = KeyScan(entity_pattern(namespace, entity_type))
+        keys = sorted({key.decode() if isinstance(key, bytes) else key for key in (yield from self._plain(scan))})
         ids = [entity for entity in (entity_of(key, namespace) for key in keys) if entity is not None]
         report = SnapshotReport(entities=len(ids))
         root.mkdir(parents=True, exist_ok=True)
@@ -92,19 +92,19 @@ class SnapshotOperations:
         taken = int(time.time() * 1000) * SEQUENCE_SPAN  # (a cut's change: a later deletion erases it)
         rows = Rows(namespace)
         for start in range(0, len(ids), CHUNK):
-            chunk = [entity_keys(namespace, entity) for entity in ids[start : start + CHUNK]]
+            entities = ids[start : start + CHUNK]
+            chunk = [entity_keys(namespace, entity) for entity in entities]
             if names is None:
                 listed = yield from self._plain([("HKEYS", k.entity) for k in chunk])
                 wanted = [history.feature_names(fields) for fields in listed]
             else:
                 wanted = [names] * len(chunk)
-            entities = ids[start : start + CHUNK]
-            pairs = [(entity, name) for entity, own in zip(entities, wanted) for name in own]
-            calls = [commands.lineage(entity_keys(namespace, entity), name, limits.MAX_VERSIONS) for entity, name in pairs]
+            pairs = [(entity, keys, name) for entity, keys, own in zip(entities, chunk, wanted) for name in own]
+            calls = [commands.lineage(keys, name, limits.MAX_VERSIONS) for _, keys, name in pairs]
             # Where Redis trimmed versions: the newest event time it cut (fs_get_history's first item).
             calls += [history.get_history([keys], own) for keys, own in zip(chunk, wanted) if own]
             replies = (yield from self._send_many(calls)) if calls else []
-            for (entity, name), reply in zip(pairs, replies):
+            for (entity, _, name), reply in zip(pairs, replies):
                 if isinstance(reply, FeatureStoreError):
                     raise commands.naming(reply, entity)
                 for version in reply[3:]:

@@ -14,7 +14,7 @@ from fsredis import (
     Registry,
 )
 from fsredis.config import redacted_url
-from fsredis.keys import registry_keys
+from fsredis.keys import entity_pattern, registry_keys
 from fsredis.cli.common import config, report_progress, require_url
 
 
@@ -45,7 +45,7 @@ def info_command(args: argparse.Namespace) -> int:
             print(f"library:  loaded {health['library_version']}, this package {health['library_expected']}")
             print(f"registry: version {stored} stored, {health.get('registry_version')} enforced")
         entities, sampled = 0, list[bytes]()
-        for key in client.scan_iter(match=f"{namespace}:*{{*}}:e", count=1000):
+        for key in client.scan_iter(match=entity_pattern(namespace), count=1000):
             entities += 1
             if len(sampled) < args.sample:
                 sampled.append(key)

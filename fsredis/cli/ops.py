@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from fsredis import FeatureStore, FeatureStoreConfig, codec
 from fsredis.cli.common import config, require_url
-from fsredis.keys import check_group, entity_keys, entity_of, log_key
+from fsredis.commands import Policy
+from fsredis.keys import entity_keys, entity_of, entity_pattern
 
 
 def redis_cli(settings: FeatureStoreConfig) -> str:
@@ -50,7 +51,8 @@ def keys_command(args: argparse.Namespace) -> int:
     settings = config(args)
     keys = entity_keys(settings.namespace, args.entity)
     key = shlex.quote(keys.entity)
-    writing = f"2 {key} {shlex.quote(log_key(settings.namespace, keys.slot))}" if settings.change_log else f"1 {key}"
+    declared = Policy.from_config(settings).keys_of(keys)  # (a writing call's keys: with the change log, its key too)
+    writing = f"{len(declared)} " + " ".join(shlex.quote(k) for k in declared)
     cli = redis_cli(settings)
     feature = args.feature or "price"
     name = shlex.quote(feature)
@@ -229,18 +231,12 @@ def delete_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _entity_pattern(namespace: str, entity_type: str | None, match: str | None) -> str:
-    """The SCAN pattern of entity keys: every entity, or of one type, with ids matching ``match``."""
-    ident = match or "*"
-    return f"{namespace}:{check_group(entity_type)}:{{{ident}}}:e" if entity_type else f"{namespace}:*{{{ident}}}:e"
-
-
 def ls_command(args: argparse.Namespace) -> int:
     require_url(args)
     with FeatureStore(config(args)) as fs:
         namespace = fs.config.namespace
         found = []
-        for key in fs.redis.scan_iter(match=_entity_pattern(namespace, args.entity_type, args.match), count=1000):
+        for key in fs.redis.scan_iter(match=entity_pattern(namespace, args.entity_type, args.match or "*"), count=1000):
             entity = entity_of(key.decode() if isinstance(key, bytes) else key, namespace)
             if entity is not None:
                 found.append(entity)
@@ -266,7 +262,7 @@ def stats_command(args: argparse.Namespace) -> int:
             return 1
         per_type: dict[str, list[Any]] = {}
         scanned = 0
-        for key in fs.redis.scan_iter(match=f"{namespace}:*{{*}}:e", count=1000):
+        for key in fs.redis.scan_iter(match=entity_pattern(namespace), count=1000):
             text = key.decode() if isinstance(key, bytes) else key
             entity = entity_of(text, namespace)
             if entity is None:
