@@ -205,6 +205,8 @@ def log_key(namespace: str, slot: int) -> str:
     return f"{namespace}:{{{slot_tags()[slot]}}}:log"
 
 
-def log_keys(namespace: str) -> list[str]:
-    """The change log of every slot, in slot order."""
-    return [f"{namespace}:{{{tag}}}:log" for tag in slot_tags()]
+@functools.lru_cache(maxsize=16)
+def log_keys(namespace: str) -> tuple[str, ...]:
+    """The change log of every slot, in slot order (made once per namespace: a drainer asks at
+    every pass)."""
+    return tuple(f"{namespace}:{{{tag}}}:log" for tag in slot_tags())
