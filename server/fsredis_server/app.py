@@ -15,6 +15,7 @@ from aiohttp import web
 
 from fsredis_server import logs
 from fsredis_server.background import redis_context
+from fsredis_server.console import add_console
 from fsredis_server.drain import drain_context
 from fsredis_server.handlers import add_routes
 from fsredis_server.metrics import ServerMetrics
@@ -41,4 +42,6 @@ def create_app(settings: ServerSettings | None = None) -> web.Application:
     app.cleanup_ctx.append(redis_context)
     app.cleanup_ctx.append(drain_context)
     add_routes(app)
+    if settings.console:
+        add_console(app)
     return app

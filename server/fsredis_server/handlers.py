@@ -14,10 +14,12 @@ import re
 import sys
 import time
 from collections.abc import Awaitable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from fsredis.keys import entity_of, entity_pattern
 from fsredis import BatchReadError, FeatureStoreError, NotFound, Registry, SchemaError, ValidationError, __version__
 from fsredis_server import stream
 from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, EntityNotFound, classify
@@ -39,6 +41,10 @@ INGEST_ROWS = 500
 """Rows of a streamed ingest written per store call."""
 INGEST_EXAMPLES = 10
 """Refused rows an ingest answer quotes."""
+MAX_HISTORY = 1000
+"""Most registry changes ``GET /v1/registry/history`` answers."""
+MAX_LISTED = 1000
+"""Most entity ids ``GET /v1/entities`` answers."""
 REGISTRY_TIMEOUT = 120.0
 """Seconds ``PUT /v1/registry`` may take: applying a change reads the stored values it concerns."""
 
@@ -166,10 +172,8 @@ async def compute(request: web.Request) -> web.Response:
 
 async def lineage(request: web.Request) -> web.Response:
     entity, feature = request.match_info["entity"], request.match_info["feature"]
-    limit = request.query.get("limit")
-    if limit is not None and (not re.fullmatch(r"[0-9]{1,9}", limit) or int(limit) < 1):
-        raise BadParameter("limit", "integer", f"limit={limit!r}: a whole number >= 1")
-    result = await _redis(request, request.app[STORE].get_feature_lineage(entity, feature, int(limit) if limit else None))
+    limit = _count(request, "limit", None, 999_999_999)
+    result = await _redis(request, request.app[STORE].get_feature_lineage(entity, feature, limit))
     if result["current_version"] == 0:
         raise NotFound(feature, "version", f"{entity} has no version of {feature}")
     return respond(request, result)
@@ -187,6 +191,57 @@ async def rollback(request: web.Request) -> web.Response:
 async def get_registry(request: web.Request) -> web.Response:
     registry = await _redis(request, request.app[STORE].get_registry())
     return respond(request, {"version": registry.version, **registry.to_dict()})
+
+
+async def registry_history(request: web.Request) -> web.Response:
+    """The newest registry changes (``?limit=``, default 20), newest first."""
+    limit = _count(request, "limit", 20, MAX_HISTORY)
+    changes = await _redis(request, request.app[STORE].registry_history(limit))
+    return respond(request, {"history": changes})
+
+
+async def entities(request: web.Request) -> web.Response:
+    """Entity ids found by ``SCAN`` (every primary of a cluster): ``?type=`` one entity type,
+    ``?match=`` a glob on the id, at most ``?limit=`` (default 100, at most 1,000) ids, sorted.
+    The scan stops at the limit, or at the request's deadline with what it found by then (503 if
+    nothing); ``complete`` says whether it saw every key."""
+    limit = _count(request, "limit", 100, MAX_LISTED)
+    entity_type, match = request.query.get("type") or None, request.query.get("match") or "*"
+    store = request.app[STORE]
+    namespace = store.config.namespace
+    try:
+        pattern = entity_pattern(namespace, entity_type, match)
+    except ValueError as exc:
+        raise BadParameter("type", "entity_type", str(exc)) from None
+    found: list[str] = []
+
+    async def scan() -> bool:
+        async with aclosing(store.redis.scan_iter(match=pattern, count=1000)) as keys:
+            async for key in keys:
+                entity = entity_of(key.decode() if isinstance(key, bytes) else key, namespace)
+                if entity is not None:
+                    found.append(entity)
+                    if len(found) >= limit:
+                        return False
+        return True
+
+    try:
+        complete = await _redis(request, scan())
+    except DeadlineExceeded:
+        if not found:
+            raise
+        complete = False
+    return respond(request, {"entities": sorted(found), "complete": complete})
+
+
+def _count(request: web.Request, name: str, default: Any, most: int) -> Any:
+    """A whole-number query parameter from 1 to ``most``; BadParameter otherwise."""
+    given = request.query.get(name)
+    if given is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", given) or not 1 <= int(given) <= most:
+        raise BadParameter(name, "integer", f"{name}={given!r}: a whole number from 1 to {most}")
+    return int(given)
 
 
 async def put_registry(request: web.Request) -> web.Response:
@@ -268,6 +323,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", f"/v1/rollback/{ENTITY}/{FEATURE}", rollback),
     ("GET", "/v1/registry", get_registry),
     ("PUT", "/v1/registry", put_registry),
+    ("GET", "/v1/registry/history", registry_history),
+    ("GET", "/v1/entities", entities),
 ]
 """(method, path, handler); a path parameter is ``{name:[^/]+}`` (the OpenAPI path drops the pattern)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 import time
 import uuid
@@ -13,6 +12,8 @@ import structlog
 from aiohttp import web
 
 from fsredis_server import logs
+from fsredis_server.auth import given_token, is_token
+from fsredis_server.console import is_console
 from fsredis_server.errors import HTTP_CODES, INTERNAL, classify, details, json_error
 from fsredis_server.state import METRICS, SETTINGS
 
@@ -97,16 +98,17 @@ def _error_response(request: web.Request, exc: Exception) -> web.Response:
 
 def check_token(request: web.Request) -> None:
     """With a token configured: writes (and reads, with ``protect_reads``) need
-    ``Authorization: Bearer <token>``, compared in constant time. 401 without it, 403 when wrong."""
+    ``Authorization: Bearer <token>``, compared in constant time (the console's static files and
+    settings never do). 401 without it, 403 when wrong."""
     settings = request.app[SETTINGS]
-    if settings.token and request.path not in _OPEN_PATHS:
+    if settings.token and request.path not in _OPEN_PATHS and not is_console(request.path):
         reading = request.method in ("GET", "HEAD", "OPTIONS") or _is_read_post(request)
         if settings.protect_reads or not reading:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not given.strip():
+            given = given_token(request)
+            if given is None:
                 raise web.HTTPUnauthorized(reason="this route needs Authorization: Bearer <token>",
                                            headers={"WWW-Authenticate": 'Bearer realm="fsredis"'})
-            if not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
+            if not is_token(given, settings.token):
                 raise web.HTTPForbidden(reason="the token is not valid")
 
 

@@ -88,6 +88,11 @@ def _op(summary: str, responses: dict[str, Any], *, params: list[Any] | None = N
     return op
 
 
+def _limit(default: int, most: int) -> dict[str, Any]:
+    return {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": most,
+                                                       "default": default}}
+
+
 @functools.cache
 def spec() -> dict[str, Any]:
     value = {"description": "a number, string, bool, null, list; an embedding (array of numbers in JSON, "
@@ -150,6 +155,18 @@ def spec() -> dict[str, Any]:
                 "put": _op("Apply a registry (dry_run=true: only diff)", {"200": _ok("Changes"),
                                                                          "409": _ok("Error")},
                            params=[_DRY_RUN], body="RegistryPut", write=True, tag="registry"),
+            },
+            "/v1/registry/history": {
+                "get": _op("The newest registry changes, newest first", {"200": _ok("RegistryHistory")},
+                           params=[_limit(20, 1000)], tag="registry"),
+            },
+            "/v1/entities": {
+                "get": _op("Entity ids found by SCAN (every primary of a cluster), sorted; bounded by limit and "
+                           "by the request's deadline", {"200": _ok("Entities")},
+                           params=[{"name": "type", "in": "query", "schema": {"type": "string"},
+                                    "description": "only this entity type"},
+                                   {"name": "match", "in": "query", "schema": {"type": "string"},
+                                    "description": "a glob on the id (default *)"}, _limit(100, 1000)]),
             },
         },
         "components": {
@@ -236,6 +253,13 @@ def spec() -> dict[str, Any]:
                 "RegistryPut": {"type": "object", "required": ["registry"], "properties": {
                     "registry": {"type": "object", "description": "the features.yaml structure"},
                     "force": {"type": "boolean"}, "author": {"type": "string"}}},
+                "RegistryHistory": {"type": "object", "properties": {"history": {"type": "array", "items": {
+                    "type": "object", "properties": {"version": {"type": "integer"}, "at": {"type": "number"},
+                                                     "by": {"type": "string"},
+                                                     "changes": {"type": "array", "items": {"type": "object"}}}}}}},
+                "Entities": {"type": "object", "properties": {
+                    "entities": {"type": "array", "items": {"type": "string"}},
+                    "complete": {"type": "boolean", "description": "false: the limit stopped the scan"}}},
                 "Changes": {"type": "object", "properties": {"version": {"type": "integer"},
                                                              "changes": {"type": "array", "items": {"type": "object"}}}},
             },

@@ -46,6 +46,8 @@ class ServerSettings:
     """Largest request body accepted, counted after decompression (gzip, deflate)."""
     log_values: bool = False
     """Log feature values of refused writes (off: logs carry names, rules and ids only)."""
+    console: bool = True
+    """Serve the web console at ``/ui`` (read-only unless ``token`` is set and given in the page)."""
     workers: int = 0
     """Sidecar processes on the port (``fsredis serve --workers``); 0: one per core."""
     drain_dir: str | None = None
