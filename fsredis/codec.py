@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgpack
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis.errors import ValidationError
 
@@ -36,7 +36,7 @@ _TAG = 0xC1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _EMBEDDING_TAGS = {"float32": EMBEDDING_F32, "float16": EMBEDDING_F16}
-_DTYPES: dict[bytes, np.dtype[Any]] = {EMBEDDING_F32: np.dtype("<f4"), EMBEDDING_F16: np.dtype("<f2")}
+_DTYPES = {EMBEDDING_F32: "<f4", EMBEDDING_F16: "<f2"}
 _packb = msgpack.Packer(use_bin_type=False, autoreset=True).pack
 _SCALARS = (type(None), bool, int, float, str)
 _INT64 = 2**63

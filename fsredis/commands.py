@@ -18,7 +18,7 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis import codec
 from fsredis.config import FeatureStoreConfig

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis.errors import MissingDependency
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis import commands, limits
 from fsredis.commands import Call
@@ -98,7 +98,7 @@ def get_history(entities: Sequence[EntityKeys], names: Sequence[str]) -> Call:
     return Call("fs_get_history", tuple(keys.entity for keys in entities), tuple(names), readonly=True)
 
 
-NO_CUT = np.iinfo(np.int64).min
+NO_CUT = -(2**63)  # (the least int64)
 """In :class:`Histories` ``cuts``: no version of that entity's feature was trimmed."""
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis import codec, commands, limits
 from fsredis.commands import Call, Operation, WriteResult

@@ -27,7 +27,7 @@ import functools
 import re
 from typing import NamedTuple
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from redis.crc import key_slot
 

@@ -118,17 +118,19 @@ def _read(root: Traversable, path: str) -> LuaFile:
     return parse(path, node.read_text(encoding="utf-8"))
 
 
-def resolve_helpers(root: Traversable, command: LuaFile) -> list[LuaFile]:
-    """The helpers a command needs, each once, dependencies first."""
+def resolve_helpers(root: Traversable, command: LuaFile, read: dict[str, LuaFile] | None = None) -> list[LuaFile]:
+    """The helpers a command needs, each once, dependencies first (``read``: helpers already read,
+    by path, shared by the commands of one build)."""
     ordered: list[LuaFile] = []
     done: set[str] = set()
+    read = {} if read is None else read
 
     def visit(path: str, chain: tuple[str, ...]) -> None:
         if path in chain:
             raise LibraryError("circular Lua include: " + " -> ".join((*chain, path)))
         if path in done:
             return
-        helper = _read(root, path)
+        helper = read.get(path) or read.setdefault(path, _read(root, path))
         for inner in helper.includes:
             visit(inner, (*chain, path))
         done.add(path)
@@ -155,8 +157,9 @@ def build(root: Traversable, package_version: str) -> Library:
     helpers: list[LuaFile] = []
     seen: set[str] = set()
     per_command: dict[str, list[LuaFile]] = {}
+    read: dict[str, LuaFile] = {}
     for command in commands:
-        needed = resolve_helpers(root, command)
+        needed = resolve_helpers(root, command, read)
         per_command[command.path] = needed
         for helper in needed:
             if helper.path not in seen:

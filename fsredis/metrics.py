@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 LATENCY_WINDOW = 4096
 """How many recent latencies per operation the percentiles are computed from."""

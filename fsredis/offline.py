@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis import codec, export, training
 from fsredis.errors import MissingDependency

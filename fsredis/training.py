@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis import commands, export
 from fsredis.errors import ValidationError

@@ -35,7 +35,7 @@ import hashlib
 import math
 import re
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis.compute import Transform
 

@@ -189,3 +189,44 @@ def test_fsredis_apply_diff_and_registry(server, namespace, tmp_path, capsys) ->
     assert "price:\n      dtype: string" in out and "by ci:" in out
     assert main(["apply", str(tmp_path / "missing.yaml"), *target]) == 1
     assert "No such file" in capsys.readouterr().err
+
+
+def test_reading_an_entity_from_the_command_line_never_imports_numpy(server, namespace) -> None:
+    """``fsredis get`` answers with JSON made in Lua: numpy (~80 ms to import) stays unloaded, so
+    the command starts fast. A write of an embedding then loads it on first use."""
+    with FeatureStore(FeatureStoreConfig(redis_url=server.url, namespace=namespace)) as fs:
+        fs.write_features("product:1", {"price": 2.5, "text_embedding": np.ones(4, dtype=np.float32)})
+    script = (
+        "import sys\n"
+        "from fsredis.cli import main\n"
+        f"code = main(['get', 'product:1', '--redis-url', {server.url!r}, '--namespace', {namespace!r}, '--json'])\n"
+        "print('numpy loaded:', 'numpy' in sys.modules, 'exit:', code)\n"
+        "from fsredis import FeatureStore, FeatureStoreConfig\n"
+        f"fs = FeatureStore(FeatureStoreConfig(redis_url={server.url!r}, namespace={namespace!r}))\n"
+        "print(type(fs.get_features('product:1')['text_embedding']).__name__, 'numpy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert '"price"' in out and "numpy loaded: False exit: 0" in out
+    assert out.strip().endswith("ndarray True")
+
+
+def test_numpy_loads_once_for_threads_that_first_use_it_together() -> None:
+    """The lazy numpy of fsredis.lazy, first touched by 16 threads at once: each sees numpy's own
+    objects (the import lock serialises the import; no half-made module is seen)."""
+    script = (
+        "import sys, threading\n"
+        "from fsredis.lazy import numpy as np\n"
+        "assert 'numpy' not in sys.modules\n"
+        "barrier, seen = threading.Barrier(16), []\n"
+        "def use():\n"
+        "    barrier.wait()\n"
+        "    seen.append((np.ndarray, np.frombuffer(b'\\0' * 8, dtype='<f4').sum(), np.float32))\n"
+        "threads = [threading.Thread(target=use) for _ in range(16)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "import numpy\n"
+        "assert seen == [(numpy.ndarray, 0.0, numpy.float32)] * 16, seen\n"
+        "print('ok', repr(np))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok <lazily imported module 'numpy'>"

@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis import (
     FeatureStore,

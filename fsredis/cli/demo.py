@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
+from fsredis.lazy import numpy as np
 
 from fsredis import (
     FeatureStore,
