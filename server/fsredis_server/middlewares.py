@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -41,7 +41,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """
     started = time.perf_counter()
     given = request.headers.get("X-Request-ID")
-    request_id = given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id = given if given and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         check_token(request)

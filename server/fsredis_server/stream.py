@@ -19,7 +19,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from fsredis_server.errors import BadRequest, BodyTooLarge
 from fsredis_server.state import REGISTRY, SETTINGS
-from fsredis_server.wire import _MSGPACK_TYPES, event_time, respond, to_features
+from fsredis_server.wire import _MSGPACK_TYPES, event_time, to_features
 
 CHUNK = 1 << 16
 
