@@ -64,6 +64,15 @@ async def test_the_console_offers_writes_only_with_the_token(aiohttp_client, ser
     assert settings["namespace"] == namespace and settings["reads_need_token"] is False
 
 
+async def test_with_protected_reads_the_console_asks_for_the_token_first(aiohttp_client, server, namespace) -> None:
+    client = await aiohttp_client(create_app(settings_for(server, namespace, token=TOKEN, protect_reads=True)))
+    settings = await (await client.get("/ui/config.json")).json()
+    assert settings["reads_need_token"] is True and settings["unlocked"] is False
+    assert (await client.get("/v1/entities")).status == 401
+    assert (await client.get("/v1/registry/history")).status == 401
+    assert (await client.get("/v1/entities", headers={"Authorization": f"Bearer {TOKEN}"})).status == 200
+
+
 async def test_the_console_can_be_turned_off(aiohttp_client, server, namespace) -> None:
     client = await aiohttp_client(create_app(settings_for(server, namespace, console=False)))
     assert (await client.get("/ui/")).status == 404
@@ -349,9 +358,24 @@ def test_writes_need_the_token_then_a_rollback_and_a_correction_go_through_every
         lineage = fs.get_feature_lineage(ENTITY, "price")
         assert lineage["current_version"] == 6 and lineage["versions"][0]["value"] == 13.5
         assert lineage["versions"][0]["source"] == "console"
-    browser.execute_script("sessionStorage.clear()")
     # The refused write logged a 400 on the console: that is the expected answer, not a page error.
     assert all("400" in e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE")
+    browser.find_element(By.ID, "lock").click()  # forget the token: read-only again
+    _wait_for(browser, "#mode", "read-only")
+    assert not browser.find_elements(By.ID, "put-form")
+    assert browser.execute_script("return sessionStorage.getItem('fsredis-token')") is None
+
+
+def test_a_kept_token_that_is_no_longer_valid_is_dropped(browser, console) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, console["url"] + "#/entity/" + ENTITY, "#features")
+    browser.execute_script("sessionStorage.setItem('fsredis-token', 'a-token-from-another-day')")
+    _open(browser, console["url"] + "#/entity/" + ENTITY, "#features")
+    _wait_for(browser, "#mode", "read-only")
+    assert not browser.find_elements(By.ID, "put-form")
+    assert browser.execute_script("return sessionStorage.getItem('fsredis-token')") is None
+    _no_errors(browser)
 
 
 def test_the_console_survives_a_down_redis(browser, console) -> None:

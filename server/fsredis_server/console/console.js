@@ -396,6 +396,7 @@ async function route() {
   for (const link of document.querySelectorAll("nav a")) {
     link.classList.toggle("active", link.dataset.view === parts[0] || (link.dataset.view === "entities" && parts[0] !== "registry" && parts[0] !== "health"));
   }
+  status();
   try {
     if (!state.registry && parts[0] !== "registry") {
       state.registry = await api("/v1/registry").catch(() => null);
@@ -424,26 +425,41 @@ async function status() {
 
 function showMode() {
   const mode = document.getElementById("mode"), form = document.getElementById("token-form");
+  const lock = document.getElementById("lock");
+  form.querySelector("button").textContent = state.config.reads_need_token ? "Unlock" : "Unlock writes";
   if (!state.config.writes) {
     mode.textContent = "read-only (the sidecar has no write token)";
-    form.hidden = true;
+    form.hidden = lock.hidden = true;
   } else if (state.token) {
     mode.textContent = "writes unlocked";
     mode.className = "pill ok";
     form.hidden = true;
+    lock.hidden = false;
   } else {
-    mode.textContent = "read-only";
+    mode.textContent = state.config.reads_need_token ? "locked: reads need the token" : "read-only";
     mode.className = "pill";
     form.hidden = false;
+    lock.hidden = true;
   }
+}
+
+async function relock() {
+  state.token = "";
+  sessionStorage.removeItem("fsredis-token");
+  showMode();
+  await route();
+}
+
+async function settings(token) {
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  return fetch("config.json", { headers }).then((r) => r.json());
 }
 
 async function unlock(event) {
   event.preventDefault();
   const given = document.getElementById("token").value.trim();
   if (!given) return;
-  const checked = await fetch("config.json", { headers: { Authorization: "Bearer " + given } }).then((r) => r.json());
-  if (!checked.unlocked) {
+  if (!(await settings(given)).unlocked) {
     document.getElementById("view").prepend(problem(new Error("that token is not valid")));
     return;
   }
@@ -454,13 +470,17 @@ async function unlock(event) {
 }
 
 async function start() {
-  state.config = await fetch("config.json").then((r) => r.json());
-  if (!state.config.writes) state.token = "";
+  state.config = await settings(state.token);
+  if (state.token && !state.config.unlocked) {  // a token kept from before that is no longer the one
+    state.token = "";
+    sessionStorage.removeItem("fsredis-token");
+  }
   document.getElementById("token-form").addEventListener("submit", unlock);
+  document.getElementById("lock").addEventListener("click", relock);
   showMode();
   window.addEventListener("hashchange", route);
-  await Promise.all([status(), route()]);
-  setInterval(status, 5000);
+  await route();
+  setInterval(status, 2000);
 }
 
 start();
