@@ -650,3 +650,17 @@ def test_configuration_mistakes_name_the_setting(environ, overrides, says) -> No
 def test_request_timeout_comes_from_the_environment() -> None:
     settings = ServerSettings.from_env({"FSREDIS_SERVER_REQUEST_TIMEOUT": "0.25", "FSREDIS_SERVER_PORT": "9000"})
     assert (settings.request_timeout, settings.port) == (0.25, 9000)
+
+
+def test_log_lines_are_json_whatever_they_carry() -> None:
+    """Lines are rendered by orjson; what it refuses (an integer past 64 bits, a non-string key)
+    still makes a JSON line, never an exception in the request that logs it."""
+    import json as std_json
+
+    from fsredis_server import logs
+
+    for event in ({"event": "request", "ms": 1.5, "status": 200}, {"event": "x", "n": 2**70, 1: "key"},
+                  {"event": "x", "thing": object()}):
+        line = std_json.loads(logs._RENDER(None, "info", dict(event)))
+        assert line["event"] == event["event"]
+    assert std_json.loads(logs._RENDER(None, "info", {"event": "x", "n": 2**70}))["n"] == 2**70

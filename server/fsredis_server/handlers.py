@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from fsredis.keys import entity_of, entity_pattern
 from fsredis import BatchReadError, FeatureStoreError, NotFound, Registry, SchemaError, ValidationError, __version__
+from fsredis.keys import entity_of, entity_pattern
 from fsredis_server import stream
 from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, EntityNotFound, classify
 from fsredis_server.metrics import CONTENT_TYPE
