@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,18 @@ class Rows:
         self.count = 0
 
     def add(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
-        """The rows of one stream entry (a CorruptValue for one that is not a change-log entry)."""
+        """The rows of one stream entry, all or none: CorruptValue for one that is not a change-log
+        entry (no header, no entity key of this namespace, a field that cannot be read)."""
+        try:
+            rows = list(self._rows(entry_id, fields))
+        except CorruptValue:
+            raise
+        except (ValueError, TypeError, IndexError) as error:  # (msgpack's errors are ValueErrors)
+            raise CorruptValue("-", "-", f"change-log entry {entry_id!r} cannot be read: {error}", "log") from None
+        for name, row in rows:
+            self._append(name, row)
+
+    def _rows(self, entry_id: bytes, fields: dict[bytes, bytes]) -> Iterator[tuple[str, tuple[Any, ...]]]:
         head, key = fields.get(b"#"), fields.get(b"#k", b"").decode("utf-8", "replace")
         entity = entity_of(key, self.namespace)
         if head is None or len(head) != 12 or entity is None:
@@ -149,11 +160,10 @@ class Rows:
                     raise CorruptValue(entity, name, f"change-log entry {entry_id!r}: a version of {len(stored)} bytes", "log")
                 value = stored[24:]
                 expires, at, version, _ = codec.read_head(stored)
-                row = (entity, VERSION, version, at, now, expires or None, _number(value), value, write_id,
-                       lineages.of(name), change)
+                yield name, (entity, VERSION, version, at, now, expires or None, _number(value), value, write_id,
+                             lineages.of(name), change)
             else:
-                row = (entity, DELETE, None, event, now, None, None, None, None, None, change)
-            self._append(name, row)
+                yield name, (entity, DELETE, None, event, now, None, None, None, None, None, change)
 
     def add_version(self, entity: str, name: str, raw: Sequence[Any], change: int) -> None:
         """The row of one version as ``fs_lineage`` returns it: (version, event ms, expiry ms,

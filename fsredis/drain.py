@@ -16,6 +16,12 @@ entries trimmed from Redis. So:
 
 Readers see ``feature=*/*.parquet``; a file is never rewritten. One drainer per directory (a
 lock file says so) and per namespace.
+
+An entry that is not a change-log entry (something else ``XADD``-ed into a log key, or a field
+that cannot be read) does not stop the drain, which would leave the log growing in Redis: it is
+*quarantined*, written whole (fields in hex) with the reason to ``_quarantine/part-<batch>.jsonl``
+in the same batch, committed and trimmed like the others, and counted
+(:attr:`DrainReport.quarantined`).
 """
 
 from __future__ import annotations
@@ -32,11 +38,12 @@ from typing import Any
 import redis
 
 from fsredis.changelog import Rows, fsync, next_id
-from fsredis.errors import FeatureStoreError, StoreUnavailable, translate
+from fsredis.errors import CorruptValue, FeatureStoreError, StoreUnavailable, translate
 from fsredis.keys import log_keys
 
 STATE = "_fsredis_drain.json"
 STAGING = "_staging"
+QUARANTINE = "_quarantine"
 LOCK = ".fsredis_drain.lock"
 FORMAT = 1
 
@@ -58,6 +65,8 @@ class DrainReport:
     seconds: float = 0.0
     more: bool = False
     """Some stream had more entries than the pass took: pass again at once."""
+    quarantined: int = 0
+    """Entries that were not change-log entries, set aside in ``_quarantine/`` (and trimmed)."""
 
 
 def waiting(redis: Any, namespace: str) -> dict[str, int]:
@@ -68,6 +77,13 @@ def waiting(redis: Any, namespace: str) -> dict[str, int]:
     for key in keys:
         pipe.xlen(key)
     return {key: length for key, length in zip(keys, pipe.execute()) if length}
+
+
+def _quarantined(stream: str, entry_id: bytes, fields: dict[bytes, bytes], error: Exception) -> dict[str, Any]:
+    """A line of ``_quarantine/``: where the entry was, why it was set aside, and its fields (names
+    as text, values in hex: they are whatever was written)."""
+    return {"stream": stream, "id": entry_id.decode(), "error": str(error),
+            "fields": {name.decode("utf-8", "backslashreplace"): value.hex() for name, value in fields.items()}}
 
 
 class Drainer:
@@ -135,8 +151,8 @@ class Drainer:
         self.state = state
 
     def _publish(self, staged: Path) -> None:
-        """Move a committed batch's files into ``feature=<name>/``."""
-        for part in sorted(staged.glob("feature=*/*.parquet")):
+        """Move a committed batch's files into ``feature=<name>/`` (and ``_quarantine/``)."""
+        for part in sorted([*staged.glob("feature=*/*.parquet"), *staged.glob(QUARANTINE + "/*.jsonl")]):
             target = self.dir / part.parent.name / part.name
             target.parent.mkdir(exist_ok=True)
             os.replace(part, target)
@@ -168,19 +184,22 @@ class Drainer:
         pipe = client.pipeline(transaction=False)
         for key in busy:
             pipe.xrange(key, f"({streams[key]}" if key in streams else "-", "+", count=per_stream)
-        rows, last = Rows(self.namespace), {}
+        rows, last, quarantined = Rows(self.namespace), {}, []
         for key, entries in zip(busy, pipe.execute()):
             for entry_id, fields in entries:
                 if int(entry_id.split(b"-")[0]) > horizon:  # too young: the next pass takes it
                     break
-                rows.add(entry_id, fields)
+                try:
+                    rows.add(entry_id, fields)
+                except CorruptValue as error:
+                    quarantined.append(_quarantined(key, entry_id, fields, error))
                 last[key] = entry_id.decode()
                 report.entries += 1
             else:
                 report.more = report.more or len(entries) == per_stream
         if last:
-            report.batch, report.rows = self.state["batch"] + 1, rows.count
-            report.files = self._write(report.batch, rows)
+            report.batch, report.rows, report.quarantined = self.state["batch"] + 1, rows.count, len(quarantined)
+            report.files = self._write(report.batch, rows, quarantined)
             self._commit({**self.state, "batch": report.batch, "streams": {**streams, **last}})
             self._publish(self.dir / STAGING / str(report.batch))
         self._trim(busy)
@@ -188,11 +207,18 @@ class Drainer:
         report.seconds = time.monotonic() - started
         return report
 
-    def _write(self, batch: int, rows: Rows) -> int:
+    def _write(self, batch: int, rows: Rows, quarantined: list[dict[str, Any]]) -> int:
         staged = self.dir / STAGING / str(batch)
         if staged.exists():
             shutil.rmtree(staged)
         staged.mkdir(parents=True)
+        if quarantined:
+            folder = staged / QUARANTINE
+            folder.mkdir()
+            path = folder / f"part-{batch:010d}.jsonl"
+            path.write_text("".join(json.dumps(entry, sort_keys=True) + "\n" for entry in quarantined))
+            fsync(path)
+            fsync(folder)
         return rows.write(staged, f"part-{batch:010d}.parquet")
 
     def _trim(self, keys: list[str]) -> None:

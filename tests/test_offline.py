@@ -157,6 +157,39 @@ def test_drained_history_equals_the_writes_and_leaves_the_log_empty(server, name
     assert json.loads((tmp_path / STATE).read_text())["batch"] == max(r.batch for r in reports)
 
 
+def test_entries_that_are_not_change_log_entries_are_quarantined_not_a_stop(server, namespace, open_store,
+                                                                            tmp_path) -> None:
+    """Someone XADDs into a log key (or a field cannot be read): the drain goes on, sets those
+    entries aside whole in _quarantine/ with the reason, trims them with the others, and the
+    history holds exactly the real writes; an entry is taken all or nothing."""
+    store = logging_store(open_store, server.url, namespace)
+    store.write_features("p:1", {"x": 1})
+    key = log_key(namespace, entity_keys(namespace, "p:1").slot)  # p:1's change-log stream
+    good = store.redis.xrange(key)[0][1]
+    hostile = [
+        {b"hello": b"world"},  # no header at all
+        {b"#": good[b"#"], b"#k": b"other:{1}:e", b"x": good[b"x"]},  # another namespace's entity
+        {**good, b"#m": b"\xc1"},  # meta that msgpack cannot read
+        {b"#": good[b"#"], b"#k": good[b"#k"], b"a": good[b"x"], b"b": b"short"},  # a good field, then a bad one
+    ]
+    for fields in hostile:
+        store.redis.xadd(key, fields)
+    store.write_features("p:1", {"x": 2})
+    with Drainer(store, tmp_path, settle=0) as drainer:
+        report = drainer.drain_once()
+        assert drainer.drain_once().entries == 0
+    assert (report.entries, report.quarantined) == (6, 4)
+    assert store.redis.xlen(key) == 0  # trimmed with the others: the log does not grow behind them
+    frame = history(tmp_path)
+    assert sorted(zip(frame.feature, frame.number)) == [("x", 1.0), ("x", 2.0)]  # feature a's good half is not in
+    (part,) = (tmp_path / "_quarantine").glob("*.jsonl")
+    lines = [json.loads(line) for line in part.read_text().splitlines()]
+    assert [line["stream"] for line in lines] == [key] * 4
+    assert lines[0]["fields"] == {"hello": b"world".hex()} and "no header" in lines[0]["error"]
+    assert "cannot be read" in lines[2]["error"] and "a version of 5 bytes" in lines[3]["error"]
+    assert not (tmp_path / STAGING).exists() or not any((tmp_path / STAGING).iterdir())
+
+
 def test_a_drain_crash_at_any_step_loses_and_doubles_nothing(server, namespace, open_store, tmp_path) -> None:
     """The steps of a pass fail in turn (as a kill would stop them); the next drainer recovers."""
     store = logging_store(open_store, server.url, namespace)

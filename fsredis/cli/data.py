@@ -104,6 +104,9 @@ def drain_command(args: argparse.Namespace) -> int:
     def said(report: Any) -> None:
         print(f"batch {report.batch}: {report.entries:,} entries, {report.rows:,} rows, {report.files} files "
               f"from {report.streams} streams in {report.seconds:.2f} s", flush=True)
+        if report.quarantined:
+            print(f"batch {report.batch}: {report.quarantined} entries were not change-log entries: set aside in "
+                  f"{args.out}/_quarantine/", file=sys.stderr, flush=True)
 
     with FeatureStore(config(args)) as fs, Drainer(fs, args.out, max_entries=args.max_entries, settle=args.settle) as drainer:
         print(f"fsredis drain: {redacted_url(fs.config.redis_url or '')} namespace {fs.config.namespace} -> {args.out}", flush=True)

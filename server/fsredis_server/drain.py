@@ -35,6 +35,10 @@ def _drain(settings: ServerSettings, metrics: ServerMetrics, stop: threading.Eve
         metrics.drain_entries.inc(report.entries)
         metrics.drain_rows.inc(report.rows)
         metrics.drain_pass.set(time.time())
+        if report.quarantined:
+            metrics.drain_quarantined.inc(report.quarantined)
+            _log.warning("change-log entries quarantined", count=report.quarantined, batch=report.batch,
+                         directory=f"{directory}/_quarantine")
 
     def failed(error: Exception) -> None:
         metrics.drain_errors.inc()

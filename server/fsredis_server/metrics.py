@@ -66,6 +66,9 @@ class ServerMetrics:
         self.drain_entries = Counter("fsredis_drain_entries_total", "Change-log entries drained to the offline history.",
                                      registry=self.registry)
         self.drain_rows = Counter("fsredis_drain_rows_total", "Rows written to the offline history.", registry=self.registry)
+        self.drain_quarantined = Counter("fsredis_drain_quarantined_total",
+                                         "Stream entries that were not change-log entries, set aside in _quarantine/.",
+                                         registry=self.registry)
         self.drain_errors = Counter("fsredis_drain_errors_total", "Drain passes that failed (tried again).",
                                     registry=self.registry)
         self.drain_pass = Gauge("fsredis_drain_last_pass_timestamp_seconds",
