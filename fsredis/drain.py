@@ -17,6 +17,13 @@ entries trimmed from Redis. So:
 Readers see ``feature=*/*.parquet``; a file is never rewritten. One drainer per directory (a
 lock file says so) and per namespace.
 
+A pass makes one file per feature, so a drainer that runs for days leaves many small files,
+which every join must open. :meth:`Drainer.compact` (every ``compact_every`` batches in
+:meth:`Drainer.run`, and ``fsredis compact``) merges runs of small files of a feature into
+``part-<first batch>-<last batch>.parquet``: the merged file is moved in before its sources are
+deleted, and a start deletes the sources a crash left beside their merged file (a reader in
+between sees some versions twice, which the joins count once).
+
 An entry that is not a change-log entry (something else ``XADD``-ed into a log key, or a field
 that cannot be read) does not stop the drain, which would leave the log growing in Redis: it is
 *quarantined*, written whole (fields in hex) with the reason to ``_quarantine/part-<batch>.jsonl``
@@ -29,6 +36,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -41,6 +49,8 @@ from fsredis.changelog import Rows, fsync, next_id
 from fsredis.errors import CorruptValue, FeatureStoreError, StoreUnavailable, translate
 from fsredis.keys import log_keys
 
+_PART = re.compile(r"part-(\d{10})(?:-(\d{10}))?\.parquet")
+"""A drained file: one batch, or (compacted) a run of batches."""
 STATE = "_fsredis_drain.json"
 STAGING = "_staging"
 QUARANTINE = "_quarantine"
@@ -67,6 +77,97 @@ class DrainReport:
     """Some stream had more entries than the pass took: pass again at once."""
     quarantined: int = 0
     """Entries that were not change-log entries, set aside in ``_quarantine/`` (and trimmed)."""
+
+
+@dataclass
+class CompactReport:
+    """What one compaction did."""
+
+    merged: int = 0
+    """Files merged into others (and deleted)."""
+    written: int = 0
+    """Merged files written."""
+    seconds: float = 0.0
+
+
+def _batches(path: Path) -> tuple[int, int] | None:
+    """The batches a drained file holds (first, last), or None for another file (a snapshot)."""
+    match = _PART.fullmatch(path.name)
+    if match is None:
+        return None
+    first = int(match.group(1))
+    return first, int(match.group(2) or first)
+
+
+def _drop_merged_sources(folder: Path) -> None:
+    """Delete the files whose batches a merged file of ``folder`` holds (left by a crash between
+    moving the merged file in and deleting its sources)."""
+    spans = sorted((span, path) for path in folder.glob("part-*.parquet") if (span := _batches(path)))
+    merged = [span for span, _ in spans if span[0] != span[1]]
+    for (first, last), path in spans:
+        if any(a <= first and last <= b and (a, b) != (first, last) for a, b in merged):
+            path.unlink()
+    fsync(folder)
+
+
+def compact(directory: str | os.PathLike[str], *, min_files: int = 16, target_rows: int = 1_000_000) -> CompactReport:
+    """Merge each feature's runs of small drained files (under half ``target_rows`` rows) into
+    files of up to ``target_rows`` rows, when a feature has at least ``min_files`` of them. The
+    caller holds the directory (a :class:`Drainer`, or ``fsredis compact``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    started, report = time.monotonic(), CompactReport()
+    root = Path(directory)
+    for folder in sorted(root.glob("feature=*")):
+        _drop_merged_sources(folder)
+        # Runs of small files next to each other in batch order (a large file ends a run: a merged
+        # file's span must hold only its sources, which is how a start after a crash knows them).
+        runs: list[list[Path]] = [[]]
+        total = small = 0
+        for path in sorted((p for p in folder.glob("part-*.parquet") if _batches(p)), key=_batches):  # type: ignore[arg-type]
+            rows = pq.ParquetFile(path).metadata.num_rows
+            if rows >= target_rows // 2 or (runs[-1] and total + rows > target_rows):
+                runs.append([])
+                total = 0
+            if rows < target_rows // 2:
+                runs[-1].append(path)
+                total += rows
+                small += 1
+        if small < min_files:
+            continue
+        for run in runs:
+            if len(run) < 2:
+                continue
+            first, last = _batches(run[0])[0], _batches(run[-1])[1]  # type: ignore[index]
+            staged = root / STAGING / "compact" / folder.name
+            staged.mkdir(parents=True, exist_ok=True)
+            merged = staged / f"part-{first:010d}-{last:010d}.parquet"
+            pq.write_table(pa.concat_tables([pq.read_table(p) for p in run]), merged, compression="zstd")
+            fsync(merged)
+            os.replace(merged, folder / merged.name)  # the merged file in, then its sources out
+            fsync(folder)
+            for path in run:
+                path.unlink()
+            fsync(folder)
+            report.merged += len(run)
+            report.written += 1
+    shutil.rmtree(root / STAGING / "compact", ignore_errors=True)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def hold(directory: Path) -> Any:
+    """The lock of an offline history directory (created when missing), as an open file to close
+    when done; DrainError when another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = open(directory / LOCK, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise DrainError(f"another drainer is writing to {directory}") from None
+    return lock
 
 
 def waiting(redis: Any, namespace: str) -> dict[str, int]:
@@ -96,13 +197,7 @@ class Drainer:
         self.store, self.max_entries, self.settle = store, max_entries, settle
         self.namespace = store.config.namespace
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.dir / LOCK, "a")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise DrainError(f"another drainer is writing to {self.dir}") from None
+        self._lock = hold(self.dir)
         try:
             self.state = self._recover()
         except BaseException:
@@ -134,6 +229,8 @@ class Drainer:
                 raise DrainError(f"{self.dir} holds the history of namespace {state.get('namespace')!r}, not {self.namespace!r}")
         else:
             batch, streams = 0, {}
+        for folder in self.dir.glob("feature=*"):  # a compaction cut short: its sources out
+            _drop_merged_sources(folder)
         staging = self.dir / STAGING
         for staged in sorted(staging.iterdir()) if staging.exists() else ():
             if staged.name.isdigit() and int(staged.name) <= batch:
@@ -230,12 +327,18 @@ class Drainer:
                 pipe.xtrim(key, minid=next_id(streams[key]))
         pipe.execute()
 
+    def compact(self, *, min_files: int = 16, target_rows: int = 1_000_000) -> CompactReport:
+        """:func:`compact` this drainer's directory (it holds the lock)."""
+        return compact(self.dir, min_files=min_files, target_rows=target_rows)
+
     def run(self, interval: float = 5.0, *, stop: Any = None, on_batch: Any = None, on_error: Any = None,
-            on_pass: Any = None) -> None:
+            on_pass: Any = None, compact_every: int = 100) -> None:
         """Drain until ``stop()`` is true (``stop``: a callable, e.g. ``threading.Event.is_set``):
         at once while passes leave entries behind, else every ``interval`` seconds. After a pass,
         ``on_batch(report)`` when it drained something and ``on_pass()``. While Redis is
-        unreachable, ``on_error(error)`` is called and the pass tried again after ``interval``."""
+        unreachable, ``on_error(error)`` is called and the pass tried again after ``interval``.
+        Every ``compact_every`` batches (0: never) the small files are merged (:meth:`compact`)."""
+        compacted = self.state["batch"]
         while not (stop and stop()):
             try:
                 report = self.drain_once()
@@ -248,6 +351,9 @@ class Drainer:
                     on_pass()
             if on_batch and report.entries:
                 on_batch(report)
+            if compact_every and self.state["batch"] - compacted >= compact_every:
+                compacted = self.state["batch"]
+                self.compact()
             if not report.more:
                 deadline = time.monotonic() + interval
                 while time.monotonic() < deadline and not (stop and stop()):

@@ -190,6 +190,82 @@ def test_entries_that_are_not_change_log_entries_are_quarantined_not_a_stop(serv
     assert not (tmp_path / STAGING).exists() or not any((tmp_path / STAGING).iterdir())
 
 
+def _many_small_files(store: Any, directory: Any, batches: int) -> None:
+    """``batches`` drain passes of a few writes each (features x and y), one large batch of x
+    in the middle."""
+    with Drainer(store, directory, settle=0) as drainer:
+        for batch in range(batches):
+            count = 40 if batch == batches // 2 else 2
+            for i in range(count):
+                store.write_features(f"p:{i % 5}", {"x": batch * 100 + i, **({"y": f"v{batch}"} if batch % 2 else {})})
+            assert drainer.drain_once().entries == count
+
+
+def test_compaction_merges_runs_of_small_files_and_the_history_stays_the_same(server, namespace, open_store,
+                                                                              tmp_path) -> None:
+    store = logging_store(open_store, server.url, namespace)
+    _many_small_files(store, tmp_path, 20)
+    before = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
+    files = sorted(p.name for p in (tmp_path / "feature=x").glob("*.parquet"))
+    assert len(files) == 20
+    with Drainer(store, tmp_path, settle=0) as drainer:
+        report = drainer.compact(min_files=4, target_rows=30)
+    after = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)  # the same rows, none twice
+    merged = sorted(p.name for p in (tmp_path / "feature=x").glob("*.parquet"))
+    # x: batches 1-10 (2 rows each) in one file, batch 11 (40 rows) kept as it is, 12-20 in
+    # another; y (the 10 odd batches, 2 rows each) in one file.
+    assert merged == ["part-0000000001-0000000010.parquet", "part-0000000011.parquet",
+                      "part-0000000012-0000000020.parquet"]
+    spans = [tuple(int(n) for n in name[5:-8].split("-")) for name in merged]
+    assert all(not (a < 11 < b) for a, *rest in spans for b in rest)  # no merged span holds the large file
+    assert (report.merged, report.written) == (19 + 10, 3)
+    assert len(list((tmp_path / "feature=y").glob("*.parquet"))) == 1
+    labels = pd.DataFrame({"entity_id": [f"p:{i}" for i in range(5)], "event_timestamp": pd.Timestamp.now(tz="UTC")})
+    online = store.get_historical_features(labels, ["x", "y"])
+    offline = store.get_historical_features(labels, ["x", "y"], source=tmp_path)
+    pd.testing.assert_frame_equal(online, offline)
+
+
+def test_a_compaction_cut_short_leaves_each_version_once(server, namespace, open_store, tmp_path, monkeypatch) -> None:
+    """A crash after the merged file is moved in, before its sources are deleted: the next start
+    deletes them (until then the joins count each version once anyway)."""
+    store = logging_store(open_store, server.url, namespace)
+    _many_small_files(store, tmp_path, 6)
+    before = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
+
+    class Crash(BaseException):
+        pass
+
+    def crash(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    with Drainer(store, tmp_path, settle=0) as drainer:
+        with monkeypatch.context() as patch:
+            patch.setattr(Path, "unlink", crash)
+            with pytest.raises(Crash):
+                drainer.compact(min_files=2, target_rows=1000)
+    assert len(history(tmp_path)) > len(before)  # the merged file beside its sources
+    Drainer(store, tmp_path, settle=0).close()  # a start
+    after = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)
+    assert len(list((tmp_path / "feature=x").glob("*.parquet"))) == 1
+
+
+def test_fsredis_compact(server, namespace, open_store, tmp_path, capsys) -> None:
+    from fsredis.cli import main
+
+    store = logging_store(open_store, server.url, namespace)
+    _many_small_files(store, tmp_path, 4)
+    with Drainer(store, tmp_path, settle=0):  # a drainer holds it: said, nothing done
+        assert main(["compact", str(tmp_path), "--min-files", "2"]) == 1
+    assert "another drainer" in capsys.readouterr().err
+    assert main(["compact", str(tmp_path / "nothing"), "--min-files", "2"]) == 2
+    assert main(["compact", str(tmp_path), "--min-files", "2"]) == 0
+    assert "files merged into" in capsys.readouterr().out
+    assert len(list((tmp_path / "feature=x").glob("*.parquet"))) == 1
+
+
 def test_a_drain_crash_at_any_step_loses_and_doubles_nothing(server, namespace, open_store, tmp_path) -> None:
     """The steps of a pass fail in turn (as a kill would stop them); the next drainer recovers."""
     store = logging_store(open_store, server.url, namespace)

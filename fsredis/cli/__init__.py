@@ -16,7 +16,7 @@ from fsredis import FeatureStoreError, __version__
 from fsredis.cli.admin import (
     apply_command, diff_command, info_command, load_functions_command, migrate_command, registry_command,
 )
-from fsredis.cli.data import drain_command, export_history_command, ingest_command, training_set_command
+from fsredis.cli.data import compact_command, drain_command, export_history_command, ingest_command, training_set_command
 from fsredis.cli.demo import demo_command, serve_command
 from fsredis.cli.ops import (
     delete_command, get_command, keys_command, lineage_command, ls_command, put_command, rollback_command, stats_command,
@@ -91,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="leave entries younger than this many seconds (server time) for the next pass, so an "
                             "AOF with appendfsync everysec has them on disk first (default 2; 0 with appendfsync always)")
     drain.add_argument("--max-entries", type=int, default=100_000, help="log entries per batch (default 100,000)")
+    compacting = "Merge the small files of an offline history directory (a drainer does it every 100 batches)."
+    compact = commands.add_parser("compact", help=compacting, description=compacting)
+    compact.add_argument("directory", help="the offline history directory (fsredis drain --out)")
+    compact.add_argument("--min-files", type=int, default=16, help="merge a feature's files once it has this many "
+                                                                 "small ones (default 16)")
+    compact.add_argument("--target-rows", type=int, default=1_000_000, help="rows per merged file (default 1,000,000)")
     snapshot = add("export-history", "Write the history Redis keeps now to Parquet files per feature (a snapshot).")
     snapshot.add_argument("--out", required=True, help="a new or empty directory")
     snapshot.add_argument("--type", dest="entity_type", help="only entities of this type")
@@ -146,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": serve_command, "demo": demo_command, "load-functions": load_functions_command, "info": info_command,
         "apply": apply_command, "diff": diff_command, "registry": registry_command, "migrate": migrate_command,
         "ingest": ingest_command, "training-set": training_set_command, "drain": drain_command,
+        "compact": compact_command,
         "export-history": export_history_command, "keys": keys_command,
         "get": get_command, "put": put_command, "lineage": lineage_command, "rollback": rollback_command,
         "delete": delete_command, "ls": ls_command, "stats": stats_command,
