@@ -135,8 +135,9 @@ class Rows:
             rows = list(self._rows(entry_id, fields))
         except CorruptValue:
             raise
-        except (ValueError, TypeError, IndexError) as error:  # (msgpack's errors are ValueErrors)
-            raise CorruptValue("-", "-", f"change-log entry {entry_id!r} cannot be read: {error}", "log") from None
+        except Exception as error:  # whatever was written there (msgpack errors, a map nested too deep, ...)
+            raise CorruptValue("-", "-", f"change-log entry {entry_id!r} cannot be read: "
+                                         f"{type(error).__name__}: {error}", "log") from None
         for name, row in rows:
             self._append(name, row)
 

@@ -14,15 +14,17 @@ entries trimmed from Redis. So:
 * Redis losing its last second of writes (AOF ``appendfsync everysec``) cannot leave the offline
   history ahead of it: a pass takes only entries older than ``settle`` seconds (server time).
 
-Readers see ``feature=*/*.parquet``; a file is never rewritten. One drainer per directory (a
+Readers see ``feature=*/*.parquet``; a file is never rewritten (compaction adds merged files and
+later deletes their sources). One drainer per directory (a
 lock file says so) and per namespace.
 
 A pass makes one file per feature, so a drainer that runs for days leaves many small files,
 which every join must open. :meth:`Drainer.compact` (every ``compact_every`` batches in
 :meth:`Drainer.run`, and ``fsredis compact``) merges runs of small files of a feature into
-``part-<first batch>-<last batch>.parquet``: the merged file is moved in before its sources are
-deleted, and a start deletes the sources a crash left beside their merged file (a reader in
-between sees some versions twice, which the joins count once).
+``part-<first batch>-<last batch>.parquet``. Its sources stay for ``grace`` seconds (an hour), so
+that a join which listed them can still read them (it sees those versions twice meanwhile, and
+the joins count each version once); a later compaction deletes them by name, and only if they
+are unchanged (``_fsredis_compacted.json`` lists them).
 
 An entry that is not a change-log entry (something else ``XADD``-ed into a log key, or a field
 that cannot be read) does not stop the drain, which would leave the log growing in Redis: it is
@@ -39,7 +41,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ _PART = re.compile(r"part-(\d{10})(?:-(\d{10}))?\.parquet")
 """A drained file: one batch, or (compacted) a run of batches."""
 STATE = "_fsredis_drain.json"
 STAGING = "_staging"
+COMPACTED = "_fsredis_compacted.json"
 QUARANTINE = "_quarantine"
 LOCK = ".fsredis_drain.lock"
 FORMAT = 1
@@ -84,9 +87,13 @@ class CompactReport:
     """What one compaction did."""
 
     merged: int = 0
-    """Files merged into others (and deleted)."""
+    """Files merged into others (deleted ``grace`` seconds later)."""
     written: int = 0
     """Merged files written."""
+    deleted: int = 0
+    """Sources of earlier merges deleted (their grace had passed)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Feature folders not compacted, with the reason (a file that cannot be read)."""
     seconds: float = 0.0
 
 
@@ -99,59 +106,111 @@ def _batches(path: Path) -> tuple[int, int] | None:
     return first, int(match.group(2) or first)
 
 
-def _drop_merged_sources(folder: Path) -> None:
-    """Delete the files whose batches a merged file of ``folder`` holds (left by a crash between
-    moving the merged file in and deleting its sources)."""
-    spans = sorted((span, path) for path in folder.glob("part-*.parquet") if (span := _batches(path)))
-    merged = [span for span, _ in spans if span[0] != span[1]]
-    for (first, last), path in spans:
-        if any(a <= first and last <= b and (a, b) != (first, last) for a, b in merged):
-            path.unlink()
-    fsync(folder)
+def _stamp(path: Path) -> list[int]:
+    """What identifies a file's content here: its size and modification time (ns)."""
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
 
 
-def compact(directory: str | os.PathLike[str], *, min_files: int = 16, target_rows: int = 1_000_000) -> CompactReport:
+class _Merges:
+    """The merges whose sources are still on disk (``_fsredis_compacted.json``): each names its
+    folder, merged file, time, and sources with their size and mtime. Sources are deleted only
+    by name and only while unchanged, ``grace`` seconds after their merged file went in, so a
+    join that listed them before has time to read them (meanwhile it sees those versions twice,
+    and counts them once)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / COMPACTED
+        self.root = root
+        try:
+            self.merges: list[dict[str, Any]] = json.loads(self.path.read_text()) if self.path.exists() else []
+        except ValueError as error:
+            raise DrainError(f"{self.path} is not a list of merges: {error}") from None
+
+    def pending(self, folder: Path) -> set[str]:
+        """The names of ``folder``'s files that are sources of a merge already made."""
+        return {name for merge in self.merges if merge["folder"] == folder.name for name in merge["sources"]}
+
+    def save(self) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.merges, sort_keys=True))
+        fsync(temporary)
+        os.replace(temporary, self.path)
+        fsync(self.root)
+
+    def sweep(self, grace: float) -> int:
+        """Delete the sources of merges made ``grace`` seconds ago or more (and forget a merge
+        whose merged file never went in: a crash before the move); the files deleted."""
+        kept, deleted, now = [], 0, time.time()
+        for merge in self.merges:
+            folder = self.root / merge["folder"]
+            if not (folder / merge["merged"]).exists():
+                continue  # never moved in: its sources are the only copy, and stay
+            if now - merge["at"] < grace:
+                kept.append(merge)
+                continue
+            for name, stamp in merge["sources"].items():
+                source = folder / name
+                if source.exists() and _stamp(source) == stamp:  # (not a later file of the same name)
+                    source.unlink()
+                    deleted += 1
+            fsync(folder)
+        if kept != self.merges:
+            self.merges = kept
+            self.save()
+        return deleted
+
+
+def compact(directory: str | os.PathLike[str], *, min_files: int = 16, target_rows: int = 1_000_000,
+            grace: float = 3600.0) -> CompactReport:
     """Merge each feature's runs of small drained files (under half ``target_rows`` rows) into
-    files of up to ``target_rows`` rows, when a feature has at least ``min_files`` of them. The
-    caller holds the directory (a :class:`Drainer`, or ``fsredis compact``)."""
+    files of up to ``target_rows`` rows, when a feature has at least ``min_files`` of them; delete
+    the sources of earlier merges ``grace`` seconds after them (:class:`_Merges`). A feature whose
+    files cannot be read is skipped and named in the report. The caller holds the directory (a
+    :class:`Drainer`, or ``fsredis compact``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     started, report = time.monotonic(), CompactReport()
     root = Path(directory)
+    merges = _Merges(root)
+    report.deleted = merges.sweep(grace)
     for folder in sorted(root.glob("feature=*")):
-        _drop_merged_sources(folder)
-        # Runs of small files next to each other in batch order (a large file ends a run: a merged
-        # file's span must hold only its sources, which is how a start after a crash knows them).
-        runs: list[list[Path]] = [[]]
-        total = small = 0
-        for path in sorted((p for p in folder.glob("part-*.parquet") if _batches(p)), key=_batches):  # type: ignore[arg-type]
-            rows = pq.ParquetFile(path).metadata.num_rows
-            if rows >= target_rows // 2 or (runs[-1] and total + rows > target_rows):
-                runs.append([])
-                total = 0
-            if rows < target_rows // 2:
-                runs[-1].append(path)
-                total += rows
-                small += 1
-        if small < min_files:
-            continue
-        for run in runs:
-            if len(run) < 2:
+        merged_already = merges.pending(folder)
+        try:
+            # Runs of small files next to each other in batch order (a large file ends a run).
+            runs: list[list[Path]] = [[]]
+            total = small = 0
+            drained = (p for p in folder.glob("part-*.parquet") if _batches(p) and p.name not in merged_already)
+            for path in sorted(drained, key=_batches):  # type: ignore[arg-type]
+                rows = pq.ParquetFile(path).metadata.num_rows
+                if rows >= target_rows // 2 or (runs[-1] and total + rows > target_rows):
+                    runs.append([])
+                    total = 0
+                if rows < target_rows // 2:
+                    runs[-1].append(path)
+                    total += rows
+                    small += 1
+            if small < min_files:
                 continue
-            first, last = _batches(run[0])[0], _batches(run[-1])[1]  # type: ignore[index]
-            staged = root / STAGING / "compact" / folder.name
-            staged.mkdir(parents=True, exist_ok=True)
-            merged = staged / f"part-{first:010d}-{last:010d}.parquet"
-            pq.write_table(pa.concat_tables([pq.read_table(p) for p in run]), merged, compression="zstd")
-            fsync(merged)
-            os.replace(merged, folder / merged.name)  # the merged file in, then its sources out
-            fsync(folder)
-            for path in run:
-                path.unlink()
-            fsync(folder)
-            report.merged += len(run)
-            report.written += 1
+            for run in (run for run in runs if len(run) >= 2):
+                first, last = _batches(run[0])[0], _batches(run[-1])[1]  # type: ignore[index]
+                staged = root / STAGING / "compact" / folder.name
+                staged.mkdir(parents=True, exist_ok=True)
+                merged = staged / f"part-{first:010d}-{last:010d}.parquet"
+                pq.write_table(pa.concat_tables([pq.read_table(p) for p in run]), merged, compression="zstd")
+                fsync(merged)
+                # Recorded first, then moved in: a crash between leaves a record that the sweep
+                # forgets (no merged file) and the sources, the only copy, untouched.
+                merges.merges.append({"folder": folder.name, "merged": merged.name, "at": time.time(),
+                                      "sources": {p.name: _stamp(p) for p in run}})
+                merges.save()
+                os.replace(merged, folder / merged.name)
+                fsync(folder)
+                report.merged += len(run)
+                report.written += 1
+        except (OSError, ValueError) as error:  # (pyarrow's errors are these) a damaged file: the rest goes on
+            report.skipped[folder.name] = f"{type(error).__name__}: {error}"
     shutil.rmtree(root / STAGING / "compact", ignore_errors=True)
     report.seconds = time.monotonic() - started
     return report
@@ -229,8 +288,6 @@ class Drainer:
                 raise DrainError(f"{self.dir} holds the history of namespace {state.get('namespace')!r}, not {self.namespace!r}")
         else:
             batch, streams = 0, {}
-        for folder in self.dir.glob("feature=*"):  # a compaction cut short: its sources out
-            _drop_merged_sources(folder)
         staging = self.dir / STAGING
         for staged in sorted(staging.iterdir()) if staging.exists() else ():
             if staged.name.isdigit() and int(staged.name) <= batch:
@@ -327,9 +384,9 @@ class Drainer:
                 pipe.xtrim(key, minid=next_id(streams[key]))
         pipe.execute()
 
-    def compact(self, *, min_files: int = 16, target_rows: int = 1_000_000) -> CompactReport:
+    def compact(self, *, min_files: int = 16, target_rows: int = 1_000_000, grace: float = 3600.0) -> CompactReport:
         """:func:`compact` this drainer's directory (it holds the lock)."""
-        return compact(self.dir, min_files=min_files, target_rows=target_rows)
+        return compact(self.dir, min_files=min_files, target_rows=target_rows, grace=grace)
 
     def run(self, interval: float = 5.0, *, stop: Any = None, on_batch: Any = None, on_error: Any = None,
             on_pass: Any = None, compact_every: int = 100) -> None:
@@ -353,7 +410,15 @@ class Drainer:
                 on_batch(report)
             if compact_every and self.state["batch"] - compacted >= compact_every:
                 compacted = self.state["batch"]
-                self.compact()
+                try:
+                    compacted_now = self.compact()
+                except (OSError, DrainError) as error:  # (housekeeping: the draining goes on)
+                    if on_error:
+                        on_error(error)
+                else:
+                    if on_error:
+                        for folder, why in compacted_now.skipped.items():
+                            on_error(DrainError(f"{folder} not compacted: {why}"))
             if not report.more:
                 deadline = time.monotonic() + interval
                 while time.monotonic() < deadline and not (stop and stop()):

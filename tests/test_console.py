@@ -97,10 +97,23 @@ async def test_entities_are_listed_by_type_and_glob_within_a_limit(aiohttp_clien
     status, some = await listed("?type=product&limit=2")
     assert status == 200 and len(some["entities"]) == 2 and some["complete"] is False
     assert set(some["entities"]) <= set(ids[:5])
+    # exactly as many as the limit: complete, since no other exists
+    assert await listed("?type=product&match=1&limit=1") == (200, {"entities": ["product:1"], "complete": True})
     for query, parameter in (("?limit=0", "limit"), ("?limit=1001", "limit"), ("?limit=x", "limit"),
                              ("?type=no%20such", "type")):
         status, body = await listed(query)
         assert status == 400 and body["error"]["code"] == "FSVALIDATION" and body["error"]["parameter"] == parameter
+
+
+async def test_listing_entities_on_a_down_redis_is_503_not_500(aiohttp_client, namespace) -> None:
+    redis = start_server("valkey")
+    try:
+        client = await aiohttp_client(create_app(settings_for(redis, namespace)))
+        redis.stop()
+        answer = await client.get("/v1/entities")
+        assert answer.status == 503 and (await answer.json())["error"]["code"] == "FSUNAVAILABLE"
+    finally:
+        redis.stop()
 
 
 async def test_entities_are_listed_from_every_primary_of_a_cluster(aiohttp_client, local_cluster, namespace) -> None:
@@ -181,7 +194,7 @@ def console(tmp_path_factory) -> Iterator[dict[str, Any]]:
                 if i < 3:
                     features["text_embedding"] = np.linspace(1, 2, 8, dtype=np.float32) * (1 + i) + i * np.eye(8)[i]
                 fs.write_features(ENTITY, features, source=f"etl-{i}")
-            fs.write_features(ENTITY, {"name": "<img src=x onerror=alert(1)>"})
+            fs.write_features(ENTITY, {"name": "<img src=x onerror=alert(1)>", "big": 2**53 + 1})
             fs.write_features("product:2", {"price": 3.0})
         with Sidecar(tmp_path_factory.mktemp("console") / "out.log", "--redis-url", redis.url, "--namespace",
                      namespace, "--workers", "1", FSREDIS_SERVER_TOKEN=TOKEN) as sidecar:
@@ -233,6 +246,7 @@ def test_the_console_shows_an_entity_and_its_values_as_text(browser, console) ->
     text = table.text
     assert "price" in text and "15" in text and "float" in text
     assert re.search(r"text_embedding\s+8 dims, norm \d+\.\d{4}: \[", text)
+    assert "9007199254740993" in text  # exact past 2^53 (a JavaScript number would say ...992)
     assert "<img src=x onerror=alert(1)>" in text  # shown as text...
     assert not browser.find_elements(By.CSS_SELECTOR, "#features img")  # ...never made an element
     assert "read-only" in browser.find_element(By.ID, "mode").text
@@ -249,6 +263,8 @@ def test_entities_are_listed_and_open_on_click(browser, console) -> None:
     listing.find_element(By.LINK_TEXT, "product:2").click()
     assert "3" in _wait_for(browser, "#features", "price").text
     _no_errors(browser)
+    _open(browser, console["url"] + "#/entity/100%", "#view .error")  # a stray % typed in the address
+    assert "URI" in browser.find_element(By.CSS_SELECTOR, "#view .error").text
 
 
 def test_a_lineage_timeline_and_its_plot(browser, console, tmp_path) -> None:

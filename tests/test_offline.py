@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -171,6 +170,7 @@ def test_entries_that_are_not_change_log_entries_are_quarantined_not_a_stop(serv
         {b"#": good[b"#"], b"#k": b"other:{1}:e", b"x": good[b"x"]},  # another namespace's entity
         {**good, b"#m": b"\xc1"},  # meta that msgpack cannot read
         {b"#": good[b"#"], b"#k": good[b"#k"], b"a": good[b"x"], b"b": b"short"},  # a good field, then a bad one
+        {**good, b"#m": b"\x81\xa1a" * 1000 + b"\xc0"},  # meta nested 1,000 deep (RecursionError in json)
     ]
     for fields in hostile:
         store.redis.xadd(key, fields)
@@ -178,15 +178,16 @@ def test_entries_that_are_not_change_log_entries_are_quarantined_not_a_stop(serv
     with Drainer(store, tmp_path, settle=0) as drainer:
         report = drainer.drain_once()
         assert drainer.drain_once().entries == 0
-    assert (report.entries, report.quarantined) == (6, 4)
+    assert (report.entries, report.quarantined) == (7, 5)
     assert store.redis.xlen(key) == 0  # trimmed with the others: the log does not grow behind them
     frame = history(tmp_path)
     assert sorted(zip(frame.feature, frame.number)) == [("x", 1.0), ("x", 2.0)]  # feature a's good half is not in
     (part,) = (tmp_path / "_quarantine").glob("*.jsonl")
     lines = [json.loads(line) for line in part.read_text().splitlines()]
-    assert [line["stream"] for line in lines] == [key] * 4
+    assert [line["stream"] for line in lines] == [key] * 5
     assert lines[0]["fields"] == {"hello": b"world".hex()} and "no header" in lines[0]["error"]
     assert "cannot be read" in lines[2]["error"] and "a version of 5 bytes" in lines[3]["error"]
+    assert "RecursionError" in lines[4]["error"]
     assert not (tmp_path / STAGING).exists() or not any((tmp_path / STAGING).iterdir())
 
 
@@ -201,55 +202,82 @@ def _many_small_files(store: Any, directory: Any, batches: int) -> None:
             assert drainer.drain_once().entries == count
 
 
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["feature", "change"]).reset_index(drop=True)
+
+
 def test_compaction_merges_runs_of_small_files_and_the_history_stays_the_same(server, namespace, open_store,
                                                                               tmp_path) -> None:
     store = logging_store(open_store, server.url, namespace)
     _many_small_files(store, tmp_path, 20)
-    before = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
-    files = sorted(p.name for p in (tmp_path / "feature=x").glob("*.parquet"))
-    assert len(files) == 20
-    with Drainer(store, tmp_path, settle=0) as drainer:
-        report = drainer.compact(min_files=4, target_rows=30)
-    after = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(before, after)  # the same rows, none twice
-    merged = sorted(p.name for p in (tmp_path / "feature=x").glob("*.parquet"))
-    # x: batches 1-10 (2 rows each) in one file, batch 11 (40 rows) kept as it is, 12-20 in
-    # another; y (the 10 odd batches, 2 rows each) in one file.
-    assert merged == ["part-0000000001-0000000010.parquet", "part-0000000011.parquet",
-                      "part-0000000012-0000000020.parquet"]
-    spans = [tuple(int(n) for n in name[5:-8].split("-")) for name in merged]
-    assert all(not (a < 11 < b) for a, *rest in spans for b in rest)  # no merged span holds the large file
-    assert (report.merged, report.written) == (19 + 10, 3)
-    assert len(list((tmp_path / "feature=y").glob("*.parquet"))) == 1
+    before = _sorted(history(tmp_path))
     labels = pd.DataFrame({"entity_id": [f"p:{i}" for i in range(5)], "event_timestamp": pd.Timestamp.now(tz="UTC")})
     online = store.get_historical_features(labels, ["x", "y"])
-    offline = store.get_historical_features(labels, ["x", "y"], source=tmp_path)
-    pd.testing.assert_frame_equal(online, offline)
+    assert len(list((tmp_path / "feature=x").glob("*.parquet"))) == 20
+    with Drainer(store, tmp_path, settle=0) as drainer:
+        report = drainer.compact(min_files=4, target_rows=30, grace=0)
+        # x: batches 1-10 (2 rows each) in one file, batch 11 (40 rows) kept as it is, 12-20 in
+        # another; y (the 10 even batches, 2 rows each) in one file.
+        assert (report.merged, report.written, report.deleted) == (19 + 10, 3, 0)
+        # The sources stay until their grace has passed: a join sees those versions twice, and
+        # counts them once.
+        assert len(history(tmp_path)) == 2 * len(before) - 40
+        pd.testing.assert_frame_equal(store.get_historical_features(labels, ["x", "y"], source=tmp_path), online)
+        again = drainer.compact(min_files=4, target_rows=30, grace=0)
+    assert (again.merged, again.written, again.deleted) == (0, 0, 29)
+    pd.testing.assert_frame_equal(_sorted(history(tmp_path)), before)  # the same rows, none twice
+    assert sorted(p.name for p in (tmp_path / "feature=x").glob("*.parquet")) == [
+        "part-0000000001-0000000010.parquet", "part-0000000011.parquet", "part-0000000012-0000000020.parquet"]
+    assert [p.name for p in (tmp_path / "feature=y").glob("*.parquet")] == ["part-0000000002-0000000020.parquet"]
+    pd.testing.assert_frame_equal(store.get_historical_features(labels, ["x", "y"], source=tmp_path), online)
 
 
-def test_a_compaction_cut_short_leaves_each_version_once(server, namespace, open_store, tmp_path, monkeypatch) -> None:
-    """A crash after the merged file is moved in, before its sources are deleted: the next start
-    deletes them (until then the joins count each version once anyway)."""
+def test_a_compaction_cut_short_or_a_reused_name_loses_nothing(server, namespace, open_store, tmp_path,
+                                                              monkeypatch) -> None:
+    """A crash after the merge is recorded, before its file goes in: the sources (the only copy)
+    stay and the record is forgotten. A source whose name now holds another file (batches
+    numbered again after a lost state file) is not deleted with the merge."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    from fsredis import drain
+
     store = logging_store(open_store, server.url, namespace)
     _many_small_files(store, tmp_path, 6)
-    before = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
+    before = _sorted(history(tmp_path))
 
     class Crash(BaseException):
         pass
 
-    def crash(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise Crash
+    moves = []
+    real = os.replace
+
+    def replace(source: Any, target: Any) -> None:
+        moves.append(target)
+        if str(target).endswith(".parquet"):  # the merged file's move (the record's own went first)
+            raise Crash
+        real(source, target)
 
     with Drainer(store, tmp_path, settle=0) as drainer:
         with monkeypatch.context() as patch:
-            patch.setattr(Path, "unlink", crash)
+            patch.setattr(drain.os, "replace", replace)
             with pytest.raises(Crash):
-                drainer.compact(min_files=2, target_rows=1000)
-    assert len(history(tmp_path)) > len(before)  # the merged file beside its sources
-    Drainer(store, tmp_path, settle=0).close()  # a start
-    after = history(tmp_path).sort_values(["feature", "change"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(before, after)
-    assert len(list((tmp_path / "feature=x").glob("*.parquet"))) == 1
+                drainer.compact(min_files=2, target_rows=1000, grace=0)
+    assert str(moves[0]).endswith(drain.COMPACTED)  # recorded first
+    with Drainer(store, tmp_path, settle=0) as drainer:  # a start: the staged merge is gone
+        pd.testing.assert_frame_equal(_sorted(history(tmp_path)), before)
+        report = drainer.compact(min_files=2, target_rows=1000, grace=3600)
+        assert report.written == 2 and report.deleted == 0
+        # Batch 1's name now holds another file: it must outlive the merge that listed it.
+        source = tmp_path / "feature=x" / "part-0000000001.parquet"
+        table = pq.read_table(source)
+        source.unlink()
+        pq.write_table(table.slice(0, 1), source)
+        assert drainer.compact(min_files=2, target_rows=1000, grace=0).deleted == 5 + 3  # x: 6 less batch 1, y: 3
+    assert source.exists()
+    assert sorted(p.name for p in (tmp_path / "feature=x").glob("*.parquet")) == [
+        "part-0000000001-0000000006.parquet", "part-0000000001.parquet"]
 
 
 def test_fsredis_compact(server, namespace, open_store, tmp_path, capsys) -> None:
@@ -261,9 +289,16 @@ def test_fsredis_compact(server, namespace, open_store, tmp_path, capsys) -> Non
         assert main(["compact", str(tmp_path), "--min-files", "2"]) == 1
     assert "another drainer" in capsys.readouterr().err
     assert main(["compact", str(tmp_path / "nothing"), "--min-files", "2"]) == 2
-    assert main(["compact", str(tmp_path), "--min-files", "2"]) == 0
-    assert "files merged into" in capsys.readouterr().out
+    assert main(["compact", str(tmp_path), "--min-files", "2", "--grace", "0"]) == 0
+    assert "6 files merged into 2, 0 files of earlier merges deleted" in capsys.readouterr().out
+    assert main(["compact", str(tmp_path), "--min-files", "2", "--grace", "0"]) == 0
+    assert "0 files merged into 0, 6 files of earlier merges deleted" in capsys.readouterr().out
     assert len(list((tmp_path / "feature=x").glob("*.parquet"))) == 1
+    (tmp_path / "feature=z").mkdir()
+    for batch in (1, 2):
+        (tmp_path / "feature=z" / f"part-000000000{batch}.parquet").write_bytes(b"not parquet")
+    assert main(["compact", str(tmp_path), "--min-files", "2"]) == 1  # said, the others compacted
+    assert "feature=z not compacted: ArrowInvalid" in capsys.readouterr().err
 
 
 def test_a_drain_crash_at_any_step_loses_and_doubles_nothing(server, namespace, open_store, tmp_path) -> None:

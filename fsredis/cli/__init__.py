@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     compact.add_argument("--min-files", type=int, default=16, help="merge a feature's files once it has this many "
                                                                  "small ones (default 16)")
     compact.add_argument("--target-rows", type=int, default=1_000_000, help="rows per merged file (default 1,000,000)")
+    compact.add_argument("--grace", type=float, default=3600.0,
+                         help="seconds the files of a merge stay beside it, for joins that listed them (default 3600)")
     snapshot = add("export-history", "Write the history Redis keeps now to Parquet files per feature (a snapshot).")
     snapshot.add_argument("--out", required=True, help="a new or empty directory")
     snapshot.add_argument("--type", dest="entity_type", help="only entities of this type")

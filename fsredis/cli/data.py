@@ -95,16 +95,19 @@ def compact_command(args: argparse.Namespace) -> int:
 
     from fsredis.drain import STATE, compact, hold
 
-    if args.min_files < 2 or args.target_rows < 2:
-        print("fsredis compact: --min-files and --target-rows must be at least 2", file=sys.stderr)
+    if args.min_files < 2 or args.target_rows < 2 or args.grace < 0:
+        print("fsredis compact: --min-files and --target-rows must be at least 2, --grace at least 0", file=sys.stderr)
         return 2
     if not Path(args.directory, STATE).exists():
         print(f"fsredis compact: {args.directory} is not an offline history (no _fsredis_drain.json)", file=sys.stderr)
         return 2
     with hold(Path(args.directory)):
-        report = compact(args.directory, min_files=args.min_files, target_rows=args.target_rows)
-    print(f"{report.merged} files merged into {report.written} in {report.seconds:.1f} s")
-    return 0
+        report = compact(args.directory, min_files=args.min_files, target_rows=args.target_rows, grace=args.grace)
+    print(f"{report.merged} files merged into {report.written}, {report.deleted} files of earlier merges deleted, "
+          f"in {report.seconds:.1f} s")
+    for folder, why in report.skipped.items():
+        print(f"fsredis compact: {folder} not compacted: {why}", file=sys.stderr)
+    return 1 if report.skipped else 0
 
 
 def drain_command(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fsredis import FeatureStore, FeatureStoreError
+from fsredis import FeatureStore
 from fsredis.drain import DrainError, Drainer, DrainReport
 from fsredis_server import logs
 from fsredis_server.metrics import ServerMetrics
@@ -55,9 +55,9 @@ def _drain(settings: ServerSettings, metrics: ServerMetrics, stop: threading.Eve
             if not waiting:
                 _log.info("drainer waiting", directory=directory, reason=str(error))
                 waiting = True
-        except (FeatureStoreError, OSError) as error:
+        except Exception as error:  # (never the end of the thread: the log would grow in Redis)
             metrics.drain_errors.inc()
-            _log.error("drainer stopped by an error; starting again", error=str(error))
+            _log.error("drainer stopped by an error; starting again", error=f"{type(error).__name__}: {error}")
         stop.wait(settings.drain_interval)
 
 

@@ -17,9 +17,11 @@ from collections.abc import Awaitable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
+import redis
 from aiohttp import web
 
 from fsredis import BatchReadError, FeatureStoreError, NotFound, Registry, SchemaError, ValidationError, __version__
+from fsredis.errors import translate
 from fsredis.keys import entity_of, entity_pattern
 from fsredis_server import stream
 from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, EntityNotFound, classify
@@ -213,16 +215,16 @@ async def entities(request: web.Request) -> web.Response:
         pattern = entity_pattern(namespace, entity_type, match)
     except ValueError as exc:
         raise BadParameter("type", "entity_type", str(exc)) from None
-    found: list[str] = []
+    found: dict[str, None] = {}  # (SCAN may give a key twice)
 
     async def scan() -> bool:
         async with aclosing(store.redis.scan_iter(match=pattern, count=1000)) as keys:
             async for key in keys:
                 entity = entity_of(key.decode() if isinstance(key, bytes) else key, namespace)
-                if entity is not None:
-                    found.append(entity)
-                    if len(found) >= limit:
+                if entity is not None and entity not in found:
+                    if len(found) == limit:  # one more exists: not complete
                         return False
+                    found[entity] = None
         return True
 
     try:
@@ -231,6 +233,8 @@ async def entities(request: web.Request) -> web.Response:
         if not found:
             raise
         complete = False
+    except redis.RedisError as error:
+        raise translate(error) from error
     return respond(request, {"entities": sorted(found), "complete": complete})
 
 

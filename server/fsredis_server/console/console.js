@@ -9,11 +9,22 @@ const SVG = "http://www.w3.org/2000/svg";
 // ---- HTTP -------------------------------------------------------------------------------------
 
 class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
+  constructor(status, error, fallback) {
+    super(error.message || fallback);
     this.status = status;
-    this.code = code;
+    this.code = error.code || "HTTP" + status;
+    this.rule = error.rule;
   }
+}
+
+// Integers past 2^53 stay exact: kept as their JSON text (JSON.rawJSON, which JSON.stringify
+// writes back as is), where the browser has it.
+function exact(key, value, context) {
+  if (typeof value === "number" && !Number.isSafeInteger(value) && Number.isInteger(value)
+      && context && /^-?\d+$/.test(context.source) && JSON.rawJSON) {
+    return JSON.rawJSON(context.source);
+  }
+  return value;
 }
 
 async function api(path, options = {}) {
@@ -22,14 +33,13 @@ async function api(path, options = {}) {
   if (state.token) headers.Authorization = "Bearer " + state.token;
   const response = await fetch(path, {
     method: options.method || "GET", headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
   });
   const text = await response.text();
   let body = text;
-  try { body = JSON.parse(text); } catch (_) { /* /metrics is text */ }
+  try { body = JSON.parse(text, exact); } catch (_) { /* /metrics is text */ }
   if (!response.ok) {
-    const error = (body && body.error) || {};
-    throw new ApiError(response.status, error.code || "HTTP" + response.status, error.message || response.statusText);
+    throw new ApiError(response.status, (body && body.error) || {}, response.statusText);
   }
   return body;
 }
@@ -115,12 +125,16 @@ function definitionOf(entity, feature) {
   return (group && groups[group] && groups[group][feature]) || null;
 }
 
+function text(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
 function display(value, definition) {
   if (isVector(value) && (value.length > 8 || (definition && definition.dtype === "embedding"))) {
     const head = value.slice(0, 4).map((x) => fixed(x)).join(", ");
     return h("span", { class: "value" }, `${value.length} dims, norm ${fixed(norm(value))}: [${head}${value.length > 4 ? ", …" : ""}]`);
   }
-  return h("span", { class: "value" }, typeof value === "string" ? value : JSON.stringify(value));
+  return h("span", { class: "value" }, text(value));
 }
 
 // ---- the plot ---------------------------------------------------------------------------------
@@ -194,7 +208,9 @@ async function entityView(entity) {
   try {
     features = (await api("/v1/features/" + enc(entity))).features;
   } catch (error) {
-    if (!(error instanceof ApiError && error.status === 404)) return show(h("h1", null, entity), problem(error));
+    if (!(error instanceof ApiError && error.status === 404 && error.rule === "entity")) {
+      return show(h("h1", null, entity), problem(error));
+    }
     features = {};
   }
   const names = Object.keys(features).sort();
@@ -214,14 +230,16 @@ function correction(entity) {
   const form = h("form", { class: "inline", id: "put-form", onsubmit: async (e) => {
     e.preventDefault();
     const name = e.target.elements.feature.value.trim();
-    let value;
+    const typed = e.target.elements.value.value.trim();
     try {
-      value = JSON.parse(e.target.elements.value.value);
+      JSON.parse(typed);
     } catch (_) {
       return outcome.replaceChildren(problem(new Error("the value is not JSON (a string needs quotes)")));
     }
+    // The value goes as typed (parsing and writing it again would round integers past 2^53).
+    const body = `{"features": {${JSON.stringify(name)}: ${typed}}, "source": "console"}`;
     try {
-      const written = await api("/v1/features/" + enc(entity), { method: "PUT", body: { features: { [name]: value }, source: "console" } });
+      const written = await api("/v1/features/" + enc(entity), { method: "PUT", body });
       outcome.replaceChildren(h("p", { class: "notice" }, `${name}: version ${written.versions[name]} written`));
       setTimeout(() => entityView(entity), 600);
     } catch (error) {
@@ -259,7 +277,7 @@ async function lineageView(entity, feature) {
   const outcome = h("div", { id: "rollback-outcome" });
   const items = versions.map((v) => {
     const before = previous.get(v.version);
-    const extra = Object.entries(v).filter(([k]) => !KNOWN_VERSION_FIELDS.has(k)).map(([k, x]) => [k, typeof x === "string" ? x : JSON.stringify(x)]);
+    const extra = Object.entries(v).filter(([k]) => !KNOWN_VERSION_FIELDS.has(k)).map(([k, x]) => [k, text(x)]);
     return h("li", { class: [v.current ? "current" : "", v.expired ? "expired" : ""].join(" ").trim() || null, "data-version": v.version },
       h("span", { class: "version" }, "v" + v.version), v.current ? h("span", { class: "pill ok" }, "current") : null,
       v.expired ? h("span", { class: "pill bad" }, "expired") : null,
@@ -270,7 +288,8 @@ async function lineageView(entity, feature) {
         ["written", when(v.timestamp)],
         v.event_time !== v.timestamp ? ["event time", when(v.event_time)] : null,
         ["expires", v.expires_at ? when(v.expires_at) : "never"],
-        ["source", v.source], ["write id", v.write_id],
+        ["source", v.source === undefined ? undefined : text(v.source)],
+        ["write id", v.write_id === undefined ? undefined : text(v.write_id)],
         ...extra,
       ].filter(Boolean)),
       canWrite() && !v.current ? h("button", { class: "secondary rollback", "data-version": v.version, onclick: () => rollback(entity, feature, v.version, outcome) }, `Roll back to v${v.version}`) : null);
@@ -309,7 +328,7 @@ async function registryView() {
     const columns = order.filter((k) => keys.has(k)).concat([...keys].filter((k) => !order.includes(k)).sort());
     const rows = Object.keys(features).sort().map((name) => [name, ...columns.map((k) => {
       const v = features[name][k];
-      return v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v);
+      return v === undefined ? "" : text(v);
     })]);
     return [h("h2", null, group), table(["feature", ...columns], rows, { class: "group", "data-group": group })];
   });
@@ -391,13 +410,13 @@ async function healthView() {
 // ---- the frame --------------------------------------------------------------------------------
 
 async function route() {
-  const [path, query] = (location.hash.slice(1) || "/entities").split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
-  for (const link of document.querySelectorAll("nav a")) {
-    link.classList.toggle("active", link.dataset.view === parts[0] || (link.dataset.view === "entities" && parts[0] !== "registry" && parts[0] !== "health"));
-  }
   status();
   try {
+    const [path, query] = (location.hash.slice(1) || "/entities").split("?");
+    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);  // (URIError for a stray %)
+    for (const link of document.querySelectorAll("nav a")) {
+      link.classList.toggle("active", link.dataset.view === parts[0] || (link.dataset.view === "entities" && parts[0] !== "registry" && parts[0] !== "health"));
+    }
     if (!state.registry && parts[0] !== "registry") {
       state.registry = await api("/v1/registry").catch(() => null);
     }
