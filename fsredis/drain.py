@@ -195,6 +195,8 @@ def compact(directory: str | os.PathLike[str], *, min_files: int = 16, target_ro
                 continue
             for run in (run for run in runs if len(run) >= 2):
                 first, last = _batches(run[0])[0], _batches(run[-1])[1]  # type: ignore[index]
+                if (folder / f"part-{first:010d}-{last:010d}.parquet").exists():  # (never over a file)
+                    continue
                 staged = root / STAGING / "compact" / folder.name
                 staged.mkdir(parents=True, exist_ok=True)
                 merged = staged / f"part-{first:010d}-{last:010d}.parquet"
