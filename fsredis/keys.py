@@ -153,6 +153,30 @@ def entity_pattern(namespace: str, entity_type: str | None = None, ident: str = 
     return f"{namespace}:*{{{ident}}}:e"
 
 
+class EntityIds:
+    """The entity ids of the keys a ``SCAN`` of :func:`entity_pattern` gives (``fsredis ls``,
+    ``GET /v1/entities``): each once (a scan may give a key twice), at most ``limit``;
+    ``complete`` is False once one more than that was seen."""
+
+    def __init__(self, namespace: str, limit: int) -> None:
+        self.namespace, self.limit = namespace, limit
+        self.found: dict[str, None] = {}
+        self.complete = True
+
+    def add(self, key: bytes | str) -> bool:
+        """Take one scanned key; True when the limit is passed (scan no further)."""
+        entity = entity_of(key.decode() if isinstance(key, bytes) else key, self.namespace)
+        if entity is not None and entity not in self.found:
+            if len(self.found) == self.limit:
+                self.complete = False
+                return True
+            self.found[entity] = None
+        return False
+
+    def ids(self) -> list[str]:
+        return sorted(self.found)
+
+
 def v1_keys(namespace: str, entity_id: object) -> V1Keys:
     """The format-1 keys of ``entity_id``: ``<base>v``, ``x``, ``h``, ``w``."""
     base = _base(namespace, entity_id)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from fsredis import FeatureStore, FeatureStoreConfig, codec
 from fsredis.cli.common import config, require_url
 from fsredis.commands import Policy
-from fsredis.keys import entity_keys, entity_of, entity_pattern
+from fsredis.keys import EntityIds, entity_keys, entity_of, entity_pattern
 
 
 def redis_cli(settings: FeatureStoreConfig) -> str:
@@ -234,20 +234,16 @@ def delete_command(args: argparse.Namespace) -> int:
 def ls_command(args: argparse.Namespace) -> int:
     require_url(args)
     with FeatureStore(config(args)) as fs:
-        namespace = fs.config.namespace
-        found = []
-        for key in fs.redis.scan_iter(match=entity_pattern(namespace, args.entity_type, args.match or "*"), count=1000):
-            entity = entity_of(key.decode() if isinstance(key, bytes) else key, namespace)
-            if entity is not None:
-                found.append(entity)
-                if len(found) >= args.limit:
-                    break
-    found.sort()
+        found = EntityIds(fs.config.namespace, args.limit)
+        for key in fs.redis.scan_iter(match=entity_pattern(fs.config.namespace, args.entity_type, args.match or "*"),
+                                      count=1000):
+            if found.add(key):
+                break
     if args.json:
-        _print_json(found)
+        _print_json(found.ids())
     else:
-        print("\n".join(found))
-        if len(found) >= args.limit:
+        print("\n".join(found.ids()))
+        if not found.complete:
             print(f"# the first {args.limit} found (--limit)", file=sys.stderr)
     return 0
 

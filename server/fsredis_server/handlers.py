@@ -22,7 +22,7 @@ from aiohttp import web
 
 from fsredis import BatchReadError, FeatureStoreError, NotFound, Registry, SchemaError, ValidationError, __version__
 from fsredis.errors import translate
-from fsredis.keys import entity_of, entity_pattern
+from fsredis.keys import EntityIds, entity_pattern
 from fsredis_server import stream
 from fsredis_server.errors import BadParameter, BadRequest, DeadlineExceeded, EntityNotFound, classify
 from fsredis_server.metrics import CONTENT_TYPE
@@ -215,27 +215,23 @@ async def entities(request: web.Request) -> web.Response:
         pattern = entity_pattern(namespace, entity_type, match)
     except ValueError as exc:
         raise BadParameter("type", "entity_type", str(exc)) from None
-    found: dict[str, None] = {}  # (SCAN may give a key twice)
+    found = EntityIds(namespace, limit)
 
-    async def scan() -> bool:
+    async def scan() -> None:
         async with aclosing(store.redis.scan_iter(match=pattern, count=1000)) as keys:
             async for key in keys:
-                entity = entity_of(key.decode() if isinstance(key, bytes) else key, namespace)
-                if entity is not None and entity not in found:
-                    if len(found) == limit:  # one more exists: not complete
-                        return False
-                    found[entity] = None
-        return True
+                if found.add(key):
+                    return
 
     try:
-        complete = await _redis(request, scan())
+        await _redis(request, scan())
     except DeadlineExceeded:
-        if not found:
+        if not found.found:
             raise
-        complete = False
+        found.complete = False
     except redis.RedisError as error:
         raise translate(error) from error
-    return respond(request, {"entities": sorted(found), "complete": complete})
+    return respond(request, {"entities": found.ids(), "complete": found.complete})
 
 
 def _count(request: web.Request, name: str, default: Any, most: int) -> Any:
