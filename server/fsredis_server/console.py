@@ -12,6 +12,7 @@ scripts, styles and API: the page renders stored values as text, never as HTML.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from aiohttp import web
@@ -60,14 +61,20 @@ async def console_settings(request: web.Request) -> web.Response:
     }, headers=HEADERS)
 
 
+@functools.cache
+def _shipped() -> dict[str, tuple[bytes, str]]:
+    """The shipped files by bare name: their bytes and type, read once."""
+    return {p.name: (p.read_bytes(), _TYPES[p.suffix]) for p in FILES.iterdir() if p.suffix in _TYPES}
+
+
 def _file(name: str) -> web.Response:
     """One of the shipped files by its bare name (no path can be asked for: the route takes one
     segment and only names in the directory listing answer)."""
-    shipped = {p.name: p for p in FILES.iterdir() if p.suffix in _TYPES}
-    path = shipped.get(name)
-    if path is None:
+    found = _shipped().get(name)
+    if found is None:
         raise web.HTTPNotFound(reason=f"the console has no file {name!r}")
-    return web.Response(body=path.read_bytes(), content_type=_TYPES[path.suffix], charset="utf-8", headers=HEADERS)
+    body, kind = found
+    return web.Response(body=body, content_type=kind, charset="utf-8", headers=HEADERS)
 
 
 def add_console(app: web.Application) -> None:
